@@ -1,0 +1,12 @@
+"""Entry point: `streamlit run app.py`. Page config and navigation, nothing else."""
+import streamlit as st
+
+st.set_page_config(page_title="MNIST neural-network playground", page_icon="🧠", layout="wide")
+
+pages = [
+    st.Page("pages/home.py", title="Start here", icon="🏠", default=True),
+    st.Page("pages/train.py", title="Train", icon="📈", url_path="train"),
+    st.Page("pages/draw.py", title="Draw a digit", icon="✏️", url_path="draw"),
+    st.Page("pages/look_inside.py", title="Look inside", icon="🔬", url_path="look_inside"),
+]
+st.navigation(pages).run()

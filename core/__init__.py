@@ -1,0 +1,1 @@
+"""Plain Python + torch: everything the app does, without Streamlit."""

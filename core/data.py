@@ -1,0 +1,270 @@
+"""Data sets: an IDX reader, where each data set lives, and the in-memory tensors.
+
+A data set is loaded once per process (about 0.5 s for MNIST) and shared read-only by every run
+and every browser session: images are one float32 tensor in [0, 1] of shape (N, 784). A run never
+copies it; it holds index tensors (its split) and gathers each mini-batch with them.
+Normalization (the training set's mean and std) is part of the model (`core.model.Normalize`),
+so every consumer of a model, the Draw page included, feeds plain [0, 1] pixels.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import threading
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
+FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+
+
+class DataError(Exception):
+    """A data file is missing, truncated or not what it claims to be."""
+
+
+class DataUnavailable(DataError):
+    """A data set is not on this machine; the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    title: str
+    class_names: tuple[str, ...]
+    # SHA-256 of the *uncompressed* files: gzip output differs between packagers
+    # (Debian re-compresses), the content does not.
+    sha256: dict[str, str]
+    url: str | None = None  # where a download comes from, if it may be downloaded
+
+
+DATASETS = {
+    "mnist": DatasetInfo(
+        "mnist", "MNIST handwritten digits", tuple(str(i) for i in range(10)),
+        {"train_images": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+         "train_labels": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+         "test_images": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+         "test_labels": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"}),
+    "fashion": DatasetInfo(
+        "fashion", "Fashion-MNIST",
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+         "Bag", "Ankle boot"),
+        {"train_images": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+         "train_labels": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+         "test_images": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+         "test_labels": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"},
+        url="http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
+}
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def cache_dir() -> Path:
+    """Per-user cache for downloaded data sets ($MNIST_PLAYGROUND_CACHE overrides)."""
+    base = os.environ.get("MNIST_PLAYGROUND_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "mnist-playground")
+    return Path(base)
+
+
+# -- the IDX format -----------------------------------------------------------------------------
+
+def parse_idx(raw: bytes, expect_magic: int, name: str = "file") -> np.ndarray:
+    """Parse an uncompressed IDX file (big-endian header, unsigned bytes)."""
+    if len(raw) < 8:
+        raise DataError(f"{name}: only {len(raw)} bytes, too short for an IDX header")
+    magic = int.from_bytes(raw[:4], "big")
+    if magic != expect_magic:
+        kind = "images" if expect_magic == IMAGE_MAGIC else "labels"
+        raise DataError(f"{name}: magic number {magic} is not {expect_magic} (IDX {kind}); "
+                        "is this the right file?")
+    ndim = magic & 0xFF
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{name}: truncated header")
+    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    if ndim == 3 and dims[1:] != (28, 28):
+        raise DataError(f"{name}: images are {dims[1]}x{dims[2]}, expected 28x28")
+    expected = int(np.prod(dims))
+    if len(raw) - header != expected:
+        raise DataError(f"{name}: header promises {expected:,} bytes of data for shape {dims}, "
+                        f"found {len(raw) - header:,} (the file is truncated or corrupted)")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def read_idx(path: Path, expect_magic: int) -> np.ndarray:
+    """Read an IDX file, gzip-compressed or not."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"{path.name}: cannot decompress ({e}); the file is corrupted") from None
+    return parse_idx(data, expect_magic, path.name)
+
+
+# -- where each data set is ---------------------------------------------------------------------
+
+def _has_files(folder: Path) -> bool:
+    return all((folder / f).is_file() for f in FILES.values())
+
+
+def locate(name: str) -> Path:
+    """The folder holding the four files of data set `name`, or DataUnavailable saying why."""
+    if name not in DATASETS:
+        raise DataUnavailable(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+    if name == "mnist":
+        folder = ASSETS / "mnist"
+        if not _has_files(folder):
+            raise DataError(f"the embedded MNIST files are missing from {folder}")
+        return folder
+    for folder in (DEBIAN_FASHION, cache_dir() / name):
+        if _has_files(folder):
+            return folder
+    raise DataUnavailable(
+        "Fashion-MNIST is not on this machine. Install it with "
+        "`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or on a machine with "
+        f"internet run `python -m core.data download fashion` (it goes to {cache_dir() / name}).")
+
+
+def available(name: str) -> tuple[bool, str]:
+    """(True, folder) or (False, the reason and how to get it): for the UI's data set choice."""
+    try:
+        return True, str(locate(name))
+    except DataError as e:
+        return False, str(e)
+
+
+def download(name: str, dest: Path | None = None, timeout: float = 30.0) -> Path:
+    """Download a data set into the cache, verifying the SHA-256 of each file's content."""
+    info = DATASETS[name]
+    if info.url is None:
+        raise DataError(f"{name} is embedded and needs no download")
+    dest = Path(dest or cache_dir() / name)
+    dest.mkdir(parents=True, exist_ok=True)
+    for key, fname in FILES.items():
+        target = dest / fname
+        if target.is_file() and _sha256_of_content(target) == info.sha256[key]:
+            continue
+        try:
+            with urllib.request.urlopen(info.url + fname, timeout=timeout) as r:
+                blob = r.read()
+        except OSError as e:
+            raise DataUnavailable(f"could not download {fname} from {info.url} ({e}); "
+                                  "without internet, install the Debian package "
+                                  "dataset-fashion-mnist") from None
+        got = hashlib.sha256(gzip.decompress(blob) if blob[:2] == b"\x1f\x8b" else blob).hexdigest()
+        if got != info.sha256[key]:
+            raise DataError(f"{fname}: checksum mismatch (got {got[:12]}..., expected "
+                            f"{info.sha256[key][:12]}...); the download is corrupted")
+        tmp = target.with_suffix(".part")
+        tmp.write_bytes(blob)
+        tmp.replace(target)
+    return dest
+
+
+def _sha256_of_content(path: Path) -> str:
+    data = path.read_bytes()
+    return hashlib.sha256(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).hexdigest()
+
+
+# -- the tensors, shared by the whole process ---------------------------------------------------
+
+@dataclass(frozen=True)
+class Dataset:
+    """A whole data set in memory. Images are float32 in [0, 1], flattened to 784."""
+    name: str
+    class_names: tuple[str, ...]
+    train_x: torch.Tensor   # (60000, 784) float32
+    train_y: torch.Tensor   # (60000,) int64
+    test_x: torch.Tensor    # (10000, 784)
+    test_y: torch.Tensor
+    mean: float             # of the training images' pixels, for normalization
+    std: float
+
+    def to(self, device: torch.device | str) -> "Dataset":
+        device = torch.device(device)
+        if self.train_x.device == device:
+            return self
+        move = lambda t: t.to(device)  # noqa: E731
+        return Dataset(self.name, self.class_names, move(self.train_x), move(self.train_y),
+                       move(self.test_x), move(self.test_y), self.mean, self.std)
+
+
+_cache: dict[tuple[str, str], Dataset] = {}
+_cache_lock = threading.Lock()
+
+
+def load(name: str = "mnist", device: torch.device | str = "cpu") -> Dataset:
+    """The data set as tensors on `device`, loaded at most once per process and device."""
+    device = torch.device(device)
+    with _cache_lock:
+        if (name, "cpu") not in _cache:
+            _cache[(name, "cpu")] = _load_from_disk(name)
+        key = (name, str(device))
+        if key not in _cache:
+            _cache[key] = _cache[(name, "cpu")].to(device)
+        return _cache[key]
+
+
+def _load_from_disk(name: str) -> Dataset:
+    folder = locate(name)
+    arrays = {key: read_idx(folder / f, IMAGE_MAGIC if key.endswith("images") else LABEL_MAGIC)
+              for key, f in FILES.items()}
+    for split in ("train", "test"):
+        n_img, n_lab = len(arrays[f"{split}_images"]), len(arrays[f"{split}_labels"])
+        if n_img != n_lab:
+            raise DataError(f"{name} {split}: {n_img} images but {n_lab} labels")
+    if arrays["train_labels"].max() > 9 or arrays["test_labels"].max() > 9:
+        raise DataError(f"{name}: labels outside 0-9")
+    to_x = lambda a: torch.from_numpy(a.reshape(len(a), 784).astype(np.float32) / 255.0)  # noqa: E731
+    to_y = lambda a: torch.from_numpy(a.astype(np.int64))  # noqa: E731
+    train_x = to_x(arrays["train_images"])
+    return Dataset(name, DATASETS[name].class_names, train_x, to_y(arrays["train_labels"]),
+                   to_x(arrays["test_images"]), to_y(arrays["test_labels"]),
+                   mean=float(train_x.mean()), std=float(train_x.std()))
+
+
+# -- splits -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Split:
+    """Indices into Dataset.train_x: the run's training and validation images."""
+    train_idx: torch.Tensor
+    val_idx: torch.Tensor
+
+
+def split(n: int, val_fraction: float, subset: int = 0, seed: int = 0,
+          device: torch.device | str = "cpu") -> Split:
+    """A seeded shuffle of range(n): the first val_fraction is validation, the rest training
+    (optionally only the first `subset` of it). The same seed always gives the same split."""
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(n, generator=g)
+    n_val = round(n * val_fraction)
+    train = perm[n_val:]
+    if subset:
+        train = train[:subset]
+    return Split(train.to(device), perm[:n_val].to(device))
+
+
+if __name__ == "__main__":  # python -m core.data download fashion
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "download":
+        try:
+            print(download(sys.argv[2]))
+        except DataError as e:
+            sys.exit(f"error: {e}")
+    else:
+        sys.exit("usage: python -m core.data download fashion")
