@@ -73,6 +73,7 @@ def do_reset(run: Run, hp: HyperParams) -> None:
         reg.discard(me, run.id)
     else:
         run.trainer.stop()
+        run.trainer.wait(2.0)   # let it reach "stopped" before the page re-renders
     shared.set_current_run(reg.create(me, hp))
 
 

@@ -1,0 +1,129 @@
+"""Training speed, measured side by side in one run (ratios, since machines are noisy).
+
+    python bench/bench_train.py [--epochs 1] [--skip-dataloader] [--skip-default]
+
+Prints:
+  1. the machine's peak float32 matmul GFLOP/s (the best of a few large matmuls);
+  2. the FLOP-limited epoch time of the 784-1000-100-10 MLP at batch 128 (the training FLOPs of
+     one epoch divided by that peak), and the trainer's real epoch time with live metrics on
+     (validation 5x per epoch, per-step loss/accuracy) -> target: trainer <= 1.3x the limit;
+  3. one epoch of the same network through a torch DataLoader over per-sample tensors (the
+     textbook loop) -> target: the trainer is >= 2x faster;
+  4. the default configuration: its test accuracy and wall time (target >= 97.5 %, well under
+     a minute on 2 CPU cores).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from core import data, model as model_lib  # noqa: E402
+from core.config import HyperParams  # noqa: E402
+from core.trainer import Trainer, _configure_threads  # noqa: E402
+
+BENCH_NET = dict(depth=2, width="1000,100", batch_size=128, optimizer="adam", lr=1e-3, seed=0)
+
+
+def peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best / 1e9
+
+
+def epoch_flops(widths: tuple[int, ...], n_samples: int) -> float:
+    """Forward = 2·N·Σ fan_in·fan_out; backward ≈ twice that (input and weight gradients)."""
+    sizes = list(zip((784, *widths), (*widths, 10)))
+    forward = 2 * n_samples * sum(a * b for a, b in sizes)
+    return 3 * forward
+
+
+def trainer_epoch_seconds(epochs: int) -> tuple[float, float, int]:
+    hp = HyperParams.validate(**BENCH_NET, epochs=epochs)
+    t = Trainer(hp, device="cpu")
+    t.start()
+    t.wait()
+    s = t.snapshot()
+    assert s.state == "finished", s.reason
+    return s.elapsed / epochs, s.samples_per_second, len(t.split.train_idx)
+
+
+class PerSample(torch.utils.data.Dataset):
+    """The textbook Dataset: one (image, label) pair of tensors per __getitem__."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+def dataloader_epoch_seconds() -> float:
+    hp = HyperParams.validate(**BENCH_NET, epochs=1)
+    ds = data.load("mnist")
+    split = data.split(len(ds.train_x), hp.val_fraction, 0, hp.seed)
+    x, y = ds.train_x[split.train_idx], ds.train_y[split.train_idx]
+    model = model_lib.build(hp, ds.mean, ds.std, torch.Generator().manual_seed(0))
+    opt = torch.optim.Adam(model.parameters(), lr=hp.lr)
+    loader = torch.utils.data.DataLoader(PerSample(x, y), batch_size=hp.batch_size, shuffle=True)
+    t = time.perf_counter()
+    for xb, yb in loader:
+        loss = F.cross_entropy(model(xb), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss.item()  # the usual per-step logging
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--epochs", type=int, default=2, help="trainer epochs to average over")
+    ap.add_argument("--skip-dataloader", action="store_true")
+    ap.add_argument("--skip-default", action="store_true")
+    args = ap.parse_args()
+    _configure_threads()
+    data.load("mnist")
+    print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads")
+
+    peak = peak_gflops()
+    print(f"peak matmul:                     {peak:8.1f} GFLOP/s (float32, 2048x2048)")
+    real, speed, n = trainer_epoch_seconds(args.epochs)
+    limit = epoch_flops((1000, 100), n) / (peak * 1e9)
+    print(f"784-1000-100-10, batch 128, {n:,} images/epoch")
+    print(f"  FLOP-limited epoch:            {limit:8.2f} s")
+    print(f"  trainer epoch (live metrics):  {real:8.2f} s   ({speed:,.0f} samples/s)")
+    print(f"  trainer / FLOP limit:          {real / limit:8.2f}x  (target <= 1.3x)")
+    if not args.skip_dataloader:
+        dl = dataloader_epoch_seconds()
+        print(f"  DataLoader, per-sample epoch:  {dl:8.2f} s")
+        print(f"  DataLoader / trainer:          {dl / real:8.2f}x  (target >= 2x)")
+    if not args.skip_default:
+        hp = HyperParams.validate()
+        t0 = time.perf_counter()
+        t = Trainer(hp, device="cpu")
+        t.start()
+        t.wait()
+        s = t.snapshot()
+        print(f"default configuration ({hp.describe()}, {hp.epochs} epochs):")
+        print(f"  test accuracy {s.test_accuracy:.2%}, training {s.elapsed:.1f} s, wall "
+              f"{time.perf_counter() - t0:.1f} s  (target >= 97.5 %, well under a minute)")
+
+
+if __name__ == "__main__":
+    main()

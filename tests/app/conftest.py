@@ -1,0 +1,40 @@
+"""AppTest helpers: run the real app.py (navigation included) and switch to a page."""
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pages import shared
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+@pytest.fixture
+def open_page():
+    def _open(page: str, **query) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=60)
+        for k, v in query.items():
+            at.query_params[k] = str(v)
+        at.switch_page(page)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+    return _open
+
+
+def the_run(at: AppTest):
+    """The Run the page is showing (looked up the way the page does)."""
+    return shared.registry().get(at.session_state["owner"], at.session_state["run_id"])
+
+
+def rerun_until(at: AppTest, cond, timeout: float = 60.0) -> AppTest:
+    """Rerun the script (as the page's polling fragment would) until cond(at) holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        if cond(at):
+            return at
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)

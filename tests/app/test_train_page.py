@@ -1,0 +1,102 @@
+"""The Train page in AppTest: sidebar from the schema, buttons, live run, reload."""
+from core.config import PARAMS
+from tests.app.conftest import rerun_until, the_run
+
+SHORT = dict(subset=1000, epochs=2, batch_size=32, depth=1, width=32)
+
+
+def sidebar_keys(at):
+    return {w.key for w in at.sidebar if getattr(w, "key", None)}
+
+
+def test_every_relevant_parameter_has_a_widget_and_irrelevant_ones_hide(open_page):
+    at = open_page("pages/train.py")
+    keys = sidebar_keys(at)
+    hidden = {"init_sigma", "momentum", "patience"}       # irrelevant with the defaults
+    assert keys == {p.name for p in PARAMS} - hidden
+    at.selectbox(key="init").set_value("normal")
+    at.selectbox(key="optimizer").set_value("momentum").run()
+    assert {"init_sigma", "momentum"} <= sidebar_keys(at)
+    assert "0.1" in at.sidebar.caption[0].value            # the σ of each layer is shown
+
+
+def test_url_sets_the_hyperparameters(open_page):
+    at = open_page("pages/train.py", depth=3, width="64", lr=0.01)
+    assert at.slider(key="depth").value == 3 and at.select_slider(key="lr").value == 0.01
+    assert "784 → 64 → 64 → 64 → 10" in at.sidebar.caption[0].value
+
+
+def test_invalid_settings_show_a_message_and_disable_start(open_page):
+    at = open_page("pages/train.py")
+    at.text_input(key="width").input("128,x").run()
+    assert "not a number" in at.sidebar.error[0].value
+    assert at.button(key="btn_start").disabled and at.button(key="btn_step").disabled
+
+
+def test_start_trains_to_the_end_and_shows_results(open_page):
+    at = open_page("pages/train.py", **SHORT)
+    assert not at.button(key="btn_start").disabled and at.button(key="btn_stop").disabled
+    at.button(key="btn_start").click().run()
+    run = the_run(at)
+    assert run is not None and at.query_params["run"] == run.id
+    rerun_until(at, lambda a: a.success and "finished" in a.success[0].value)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Epoch"] == "2.00 / 2" and metrics["Test accuracy"].endswith("%")
+    assert float(metrics["Test accuracy"].rstrip("%")) > 50
+    assert at.button(key="btn_start").label == "▶ Start new run"
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["⬇ Curves (CSV)", "⬇ Settings (JSON)", "⬇ Model weights (.pt)"]
+
+
+def test_pause_step_resume_stop_buttons(open_page):
+    at = open_page("pages/train.py", **{**SHORT, "epochs": 200})
+    at.button(key="btn_start").click().run()
+    run = the_run(at)
+    at.button(key="btn_pause").click().run()
+    rerun_until(at, lambda a: run.trainer.snapshot().state == "paused")
+    step = run.trainer.snapshot().step
+    assert not at.button(key="btn_step").disabled
+    at.button(key="btn_step").click().run()
+    rerun_until(at, lambda a: run.trainer.snapshot().step == step + 1)
+    at.button(key="btn_resume").click().run()
+    rerun_until(at, lambda a: run.trainer.snapshot().step > step + 3)
+    at.button(key="btn_stop").click().run()
+    assert run.trainer.snapshot().state == "stopped"
+    assert "stopped by the user" in at.info[0].value
+
+
+def test_learning_rate_changes_go_to_the_running_trainer(open_page):
+    at = open_page("pages/train.py", **{**SHORT, "epochs": 200})
+    at.button(key="btn_start").click().run()
+    run = the_run(at)
+    at.select_slider(key="lr").set_value(0.01).run()
+    rerun_until(at, lambda a: run.trainer.snapshot().live["lr"] == 0.01)
+    assert any(e["text"] == "lr 0.001 → 0.01" for e in run.trainer.history.snapshot()[0].events)
+    at.slider(key="depth").set_value(3).run()             # structure: needs a new run
+    assert "needs a new run" in at.info[0].value
+    assert run.trainer.hp.depth == 1
+    at.button(key="btn_stop").click().run()
+
+
+def test_reset_gives_fresh_weights_with_the_new_settings(open_page):
+    at = open_page("pages/train.py", **{**SHORT, "epochs": 200})
+    at.button(key="btn_start").click().run()
+    first = the_run(at)
+    at.slider(key="depth").set_value(2).run()
+    at.button(key="btn_reset").click().run()
+    fresh = the_run(at)
+    assert fresh.id != first.id and fresh.trainer.hp.depth == 2
+    assert fresh.trainer.snapshot().state == "idle" and first.trainer.snapshot().state == "stopped"
+
+
+def test_a_reload_reattaches_to_the_run(open_page):
+    at = open_page("pages/train.py", **SHORT)
+    at.button(key="btn_start").click().run()
+    run = the_run(at)
+    reloaded = open_page("pages/train.py", user=at.session_state["owner"], run=run.id, **SHORT)
+    assert the_run(reloaded) is run
+    shown = [x.value for kind in ("markdown", "info", "success") for x in reloaded.get(kind)]
+    assert any(run.label in s for s in shown)
+    stranger = open_page("pages/train.py", run=run.id)      # another browser cannot see it
+    assert the_run(stranger) is None
+    run.trainer.stop()

@@ -1,0 +1,93 @@
+"""The MLP: shapes, parameter counts, activations, initialization, checkpoints."""
+import io
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from core import model
+from core.config import ACTIVATIONS, HyperParams
+
+
+def build(**kw):
+    return model.build(HyperParams.validate(**kw), 0.1307, 0.3081, torch.Generator().manual_seed(0))
+
+
+def test_softmax_regression_has_7850_parameters():
+    m = build(depth=0)
+    assert model.count_parameters(m) == 7850
+    assert m(torch.rand(5, 784)).shape == (5, 10)
+
+
+def test_per_layer_widths_and_summary():
+    m = build(depth=2, width="1000,100")
+    assert model.count_parameters(m) == 784 * 1000 + 1000 + 1000 * 100 + 100 + 100 * 10 + 10
+    rows = model.summary(m)
+    assert sum(r["parameters"] for r in rows) == model.count_parameters(m)
+    assert rows[0]["output shape"] == "(N, 1000)" and rows[-1]["output shape"] == "(N, 10)"
+
+
+def test_batch_norm_and_dropout_layers_are_added():
+    m = build(depth=1, width="32", batch_norm=True, dropout=0.5)
+    names = [type(x).__name__ for x in m.hidden[0]]
+    assert names == ["Linear", "BatchNorm1d", "ReLU", "Dropout"]
+
+
+@pytest.mark.parametrize("init", ["he", "xavier", "normal", "pytorch"])
+def test_each_init_has_the_requested_std(init):
+    hp = HyperParams.validate(depth=2, width="500,300", init=init, init_sigma=0.37)
+    m = model.build(hp, 0, 1, torch.Generator().manual_seed(1))
+    expected = model.sigmas_for(hp)
+    for layer, sigma in zip(m.linears(), expected):
+        assert layer.weight.std().item() == pytest.approx(sigma, rel=0.03)
+        assert layer.weight.mean().item() == pytest.approx(0, abs=sigma * 0.03)
+        if init != "pytorch":
+            assert torch.all(layer.bias == 0)
+    fan_ins = [784, 500, 300]
+    if init == "he":
+        assert expected == pytest.approx([math.sqrt(2 / f) for f in fan_ins])
+    if init == "normal":
+        assert expected == [0.37] * 3
+
+
+REFERENCE = {"relu": F.relu, "leaky_relu": lambda x: F.leaky_relu(x, 0.01), "elu": F.elu,
+             "gelu": F.gelu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "identity": lambda x: x}
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS)
+def test_each_activation(act):
+    m = build(depth=1, width="16", activation=act)
+    x = torch.rand(4, 784)
+    _, taps = m.forward_with_taps(x)
+    assert torch.allclose(taps[0]["act"], REFERENCE[act](taps[0]["pre"]))
+    pre = m.hidden[0].linear(m.normalize(x))
+    assert torch.allclose(taps[0]["pre"], pre)
+
+
+def test_model_normalizes_its_input():
+    m = build(depth=0)
+    x = torch.rand(3, 784)
+    assert torch.allclose(m(x), m.out((x - 0.1307) / 0.3081), atol=1e-6)
+
+
+def test_same_seed_same_weights_and_seeded_dropout():
+    a, b = build(depth=1, width="8", dropout=0.5), build(depth=1, width="8", dropout=0.5)
+    assert torch.equal(a.out.weight, b.out.weight)
+    d1 = model.Dropout(0.5, torch.Generator().manual_seed(7)).train()
+    d2 = model.Dropout(0.5, torch.Generator().manual_seed(7)).train()
+    x = torch.ones(1000)
+    y = d1(x)
+    assert torch.equal(y, d2(x))
+    assert set(y.unique().tolist()) == {0.0, 2.0} and 0.4 < (y == 0).float().mean() < 0.6
+    assert torch.equal(d1.eval()(x), x)
+
+
+def test_checkpoint_roundtrip_with_weights_only():
+    m = build(depth=2, width="20,10", batch_norm=True)
+    buf = io.BytesIO()
+    model.save(m, buf, test_accuracy=0.9)
+    buf.seek(0)
+    loaded, meta = model.load(buf)
+    x = torch.rand(4, 784)
+    assert torch.allclose(loaded(x), m.eval()(x)) and meta["test_accuracy"] == 0.9
