@@ -82,12 +82,12 @@ PARAMS: tuple[Param, ...] = (
     # -- network ------------------------------------------------------------------------------
     Param("depth", int, 2, "Hidden layers", "Number of hidden layers. 0 = softmax regression "
           "(a single linear layer, 7,850 parameters).", "Network", low=0, high=MAX_DEPTH),
-    Param("width", str, "128", "Width", "Units per hidden layer: one number for all layers, or "
+    Param("width", str, "256", "Width", "Units per hidden layer: one number for all layers, or "
           "one per layer separated by commas (e.g. 1000,100).", "Network",
           shown=lambda v: int(v.get("depth", 1) or 0) > 0),
     Param("activation", str, "relu", "Activation", "Non-linearity after each hidden layer.",
           "Network", choices=ACTIVATIONS, shown=lambda v: int(v.get("depth", 1) or 0) > 0),
-    Param("dropout", float, 0.0, "Dropout", "Probability of zeroing each hidden unit during "
+    Param("dropout", float, 0.2, "Dropout", "Probability of zeroing each hidden unit during "
           "training (a regularizer against overfitting).", "Network", low=0.0, high=0.9,
           grid=tuple(round(0.05 * i, 2) for i in range(19)), shown=lambda v: int(v.get("depth", 1) or 0) > 0),
     Param("batch_norm", bool, False, "Batch norm", "Normalize each hidden layer's "
@@ -119,7 +119,7 @@ PARAMS: tuple[Param, ...] = (
     Param("batch_size", int, 128, "Batch size", "Images per mini-batch (one step).",
           "Optimization", low=1, high=8192,
           grid=tuple(2 ** i for i in range(14))),
-    Param("epochs", int, 5, "Epochs", "Passes over the training set.", "Optimization",
+    Param("epochs", int, 8, "Epochs", "Passes over the training set.", "Optimization",
           low=1, high=200),
     Param("early_stopping", bool, False, "Early stopping", "Stop when the validation loss has "
           "not improved for `patience` epochs and restore the best weights.", "Optimization"),

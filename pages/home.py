@@ -28,8 +28,8 @@ with st.expander("Experiments to try"):
 - **Why σ matters**: *Weight init* = N(0, σ²), 8 hidden layers, sigmoid or tanh: try σ = 0.01,
   then 1, then He init. Look inside shows the signal dying or exploding layer by layer.
 - **Learning rate**: SGD with lr 0.001 (slow), 0.1 (good), 5 (diverges).
-- **Overfitting**: training subset 2,000, 50 epochs, no dropout: the training accuracy reaches
-  100 % while the validation loss climbs. Then add dropout 0.5, or early stopping.
+- **Overfitting**: training subset 2,000, 50 epochs, dropout 0: the training accuracy reaches
+  100 % while the validation loss climbs. Then set dropout to 0.5, or turn on early stopping.
 - **MSE vs. cross-entropy**: the same net learns much slower with the MSE loss.
 """
     )

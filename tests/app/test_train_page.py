@@ -100,3 +100,13 @@ def test_a_reload_reattaches_to_the_run(open_page):
     stranger = open_page("pages/train.py", run=run.id)      # another browser cannot see it
     assert the_run(stranger) is None
     run.trainer.stop()
+
+
+def test_an_unavailable_data_set_says_how_to_get_it(open_page, monkeypatch, tmp_path):
+    from core import data
+    monkeypatch.setattr(data, "DEBIAN_FASHION", tmp_path / "none")
+    monkeypatch.setenv("MNIST_PLAYGROUND_CACHE", str(tmp_path / "cache"))
+    at = open_page("pages/train.py")
+    at.selectbox(key="dataset").set_value("fashion").run()
+    assert "apt-get install dataset-fashion-mnist" in at.sidebar.error[0].value
+    assert at.button(key="btn_start").disabled
