@@ -129,7 +129,7 @@ def live_panel(hp: HyperParams | None, was_active: bool) -> None:
     elif c[1].button("⏸ Pause", width="stretch", disabled=state not in ("running", "queued"),
                      key="btn_pause"):
         run.trainer.pause()
-        st.rerun(scope="fragment")
+        st.rerun()
     if c[2].button("⏭ Step", width="stretch", key="btn_step",
                    help="Train one mini-batch, then pause.",
                    disabled=hp is None or state not in (None, "idle", "paused")):
