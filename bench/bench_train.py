@@ -27,7 +27,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from core import data, model as model_lib  # noqa: E402
 from core.config import HyperParams  # noqa: E402
-from core.trainer import Trainer, _configure_threads  # noqa: E402
+from core.trainer import Trainer, torch_threads  # noqa: E402
 
 BENCH_NET = dict(depth=2, width="1000,100", batch_size=128, optimizer="adam", lr=1e-3, seed=0)
 
@@ -97,7 +97,7 @@ def main() -> None:
     ap.add_argument("--skip-dataloader", action="store_true")
     ap.add_argument("--skip-default", action="store_true")
     args = ap.parse_args()
-    _configure_threads()
+    torch.set_num_threads(torch_threads())
     data.load("mnist")
     print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads")
 

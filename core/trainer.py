@@ -57,15 +57,12 @@ def pick_device() -> torch.device:
 # torch's intra-op threads, so on a small classroom server runs take turns instead of thrashing.
 MAX_CONCURRENT = int(os.environ.get("MNIST_PLAYGROUND_MAX_RUNS") or max(1, (os.cpu_count() or 2) // 2))
 _slots = threading.Semaphore(MAX_CONCURRENT)
-_threads_set = False
 
 
-def _configure_threads() -> None:
-    global _threads_set
-    if not _threads_set:
-        n = int(os.environ.get("MNIST_PLAYGROUND_THREADS") or os.cpu_count() or 1)
-        torch.set_num_threads(max(1, n))
-        _threads_set = True
+def torch_threads() -> int:
+    """torch's intra-op threads for a training thread ($MNIST_PLAYGROUND_THREADS; default: all
+    cores). Set in the training thread itself: the setting is per OS thread."""
+    return max(1, int(os.environ.get("MNIST_PLAYGROUND_THREADS") or os.cpu_count() or 1))
 
 
 def loss_function(name: str):
@@ -200,7 +197,6 @@ class Trainer:
         with self._ctl:
             if self._thread is not None or self._state != IDLE:
                 return False
-            _configure_threads()
             self._state, self._reason = QUEUED, "starting"
             self._thread = threading.Thread(target=self._run, name=f"trainer-{self.id}", daemon=True)
             self._thread.start()
@@ -295,6 +291,7 @@ class Trainer:
 
     def _run(self) -> None:
         try:
+            torch.set_num_threads(torch_threads())
             self._train()
         except Exception as e:  # the page must show it; the app must keep working
             log.exception("run %s failed", self.id)

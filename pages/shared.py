@@ -7,12 +7,14 @@ bind="query-params"), so a URL also shares a configuration with a class.
 """
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 import torch
 
 from core import data
 from core import model as model_lib
-from core.config import CHOICE_LABELS, GROUPS, PARAMS, ConfigError, HyperParams, Param
+from core.config import CHOICE_LABELS, GROUPS, PARAMS, ConfigError, HyperParams, Param, parse_value
 from core.registry import Registry, Run, new_owner_token
 
 
@@ -47,46 +49,85 @@ def set_current_run(run: Run | None) -> None:
         st.query_params["run"] = run.id
 
 
-def run_picker(label: str = "Run", key: str = "run_picker", allow_none: str | None = None) -> Run | None:
-    """A select box over this browser's runs (newest first), defaulting to the current run.
-    With `allow_none`, an extra first option (e.g. "default model") returns None."""
-    runs = registry().runs(owner())
-    current = current_run()
-    options: list[Run | None] = ([None] if allow_none else []) + runs
-    if not options:
+def run_picker(label: str = "Run", key: str = "run_picker", default_label: str | None = None,
+               help: str | None = None) -> Run | None:
+    """A select box over this browser's runs, newest first, that follows the Train page: when
+    the current run changes, the selection jumps to it. With `default_label`, a first option
+    stands for "no run" and returns None (e.g. the shipped default model). The options are run
+    ids, not Runs: Streamlit deep-copies a select box's options, and a Run holds locks."""
+    runs = {r.id: r for r in registry().runs(owner())}
+    if not runs:
         return None
-    index = options.index(current) if current in options else 0
-    label_of = lambda r: allow_none if r is None else f"{r.label} ({r.trainer.snapshot().state})"  # noqa: E731
-    return st.selectbox(label, options, index=index, key=key, format_func=label_of)
+    current = current_run()
+    options = ([""] if default_label else []) + list(runs)
+    followed = current.id if current is not None and current.id in runs else options[0]
+    if st.session_state.get(f"{key}:followed") != followed or st.session_state.get(key) not in options:
+        st.session_state[f"{key}:followed"] = st.session_state[key] = followed
+    choice = st.selectbox(label, options, key=key, help=help, format_func=lambda i: (
+        default_label if i == "" else f"{runs[i].label} ({runs[i].trainer.snapshot().state})"))
+    return runs.get(choice)
 
 
 # -- the sidebar ------------------------------------------------------------------------------------
+# The URL carries every hyper-parameter that differs from its default, spelled as on the command
+# line (?init=normal&lr=0.01 <-> --init normal --lr 0.01): read once when a browser session starts
+# (a shared link or a reload), written back whenever the settings change.
+
+def _snap_to_grid(p: Param, value):
+    """A value from a URL that the slider does not offer becomes the nearest value it does."""
+    if not p.grid or value in p.grid:
+        return value
+    dist = (lambda g: abs(math.log(g) - math.log(value))) if p.log and value > 0 else (lambda g: abs(g - value))
+    return min((g for g in p.grid if not (p.log and g <= 0)), key=dist)
+
+
+def _init_from_url() -> None:
+    if st.session_state.get("_hp_from_url"):
+        return
+    st.session_state["_hp_from_url"] = True
+    for p in PARAMS:
+        value = p.default
+        if p.name in st.query_params:
+            try:
+                value = _snap_to_grid(p, parse_value(p, st.query_params[p.name]))
+            except ValueError as e:
+                st.toast(f"Ignored {p.name}={st.query_params[p.name]!r} from the link: {e}")
+        st.session_state.setdefault(p.name, value)
+
+
+def _write_url(values: dict) -> None:
+    for p in PARAMS:
+        value = values.get(p.name, p.default)
+        text = str(value).lower() if p.kind is bool else f"{value:g}" if p.kind is float else str(value)
+        if value == p.default:
+            st.query_params.pop(p.name, None)
+        elif st.query_params.get(p.name) != text:
+            st.query_params[p.name] = text
+
 
 def _widget(p: Param, container) -> object:
-    """One widget for one parameter, chosen from its schema, bound to the URL."""
-    common = dict(label=p.label, help=p.help, key=p.name, bind="query-params",
-                  persist_state="session")
+    """One widget for one parameter, chosen from its schema. Its value lives in the session
+    (key = the parameter's name, kept across page switches)."""
+    common = dict(label=p.label, help=p.help, key=p.name, persist_state="session")
     if p.choices:
-        return container.selectbox(options=p.choices, format_func=lambda c: CHOICE_LABELS.get(c, c),
-                                   index=p.choices.index(p.default), **common)
+        return container.selectbox(options=p.choices, format_func=lambda c: CHOICE_LABELS.get(c, c), **common)
     if p.kind is bool:
-        return container.toggle(value=p.default, **common)
+        return container.toggle(**common)
     if p.grid:
-        return container.select_slider(options=p.grid, value=p.default,
-                                       format_func=lambda v: f"{v:g}", **common)
+        return container.select_slider(options=p.grid, format_func=lambda v: f"{v:g}", **common)
     if p.kind is int and p.high - p.low <= 20:
-        return container.slider(min_value=int(p.low), max_value=int(p.high), value=p.default, **common)
+        return container.slider(min_value=int(p.low), max_value=int(p.high), **common)
     if p.kind is int:
-        step = 1000 if p.zero_means else 1
-        return container.number_input(min_value=int(p.low), max_value=int(p.high), value=p.default,
-                                      step=step, **common)
-    return container.text_input(value=str(p.default), **common)
+        return container.number_input(min_value=int(p.low), max_value=int(p.high),
+                                      step=1000 if p.zero_means else 1, **common)
+    return container.text_input(**common)
 
 
 def hyperparams_sidebar() -> HyperParams | None:
     """Render every hyper-parameter in the sidebar, grouped, hiding the irrelevant ones (as
     TensorFlow Playground does). Returns the validated HyperParams, or None after showing why
     the settings are not valid."""
+    _init_from_url()
     sb = st.sidebar
     values: dict[str, object] = {}
     for group in GROUPS:
@@ -97,6 +138,7 @@ def hyperparams_sidebar() -> HyperParams | None:
                 values[p.name] = _widget(p, sb)
             else:
                 values[p.name] = st.session_state.get(p.name, p.default)
+    _write_url(values)
     try:
         hp = HyperParams.validate(values)
     except ConfigError as e:

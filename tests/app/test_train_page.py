@@ -110,3 +110,20 @@ def test_an_unavailable_data_set_says_how_to_get_it(open_page, monkeypatch, tmp_
     at.selectbox(key="dataset").set_value("fashion").run()
     assert "apt-get install dataset-fashion-mnist" in at.sidebar.error[0].value
     assert at.button(key="btn_start").disabled
+
+
+def test_the_url_uses_the_cli_spelling_both_ways(open_page):
+    at = open_page("pages/train.py", init="normal", init_sigma="0.0015", batch_norm="true")
+    assert at.selectbox(key="init").value == "normal"
+    assert at.select_slider(key="init_sigma").value == 0.002       # snapped to the slider's grid
+    assert at.toggle(key="batch_norm").value is True
+    at.selectbox(key="activation").set_value("tanh").run()
+    assert at.query_params["activation"] == "tanh" and at.query_params["init"] == "normal"
+    at.selectbox(key="activation").set_value("relu").run()
+    assert "activation" not in at.query_params                    # defaults stay out of the URL
+
+
+def test_a_bad_value_in_a_link_is_ignored_with_a_message(open_page):
+    at = open_page("pages/train.py", depth="many")
+    assert at.slider(key="depth").value == 2
+    assert any("depth" in t.value for t in at.toast)
