@@ -4,7 +4,7 @@ import time
 from core.config import HyperParams
 from core.registry import Registry
 
-HP = HyperParams.validate(subset=1000, depth=1, width="16", epochs=100)
+HP = HyperParams.validate(subset=1000, depth=1, width="16", epochs=100, dropout=0)
 
 
 def test_owners_only_see_their_runs():

