@@ -1,0 +1,352 @@
+"""Look inside: where the network is wrong, how signals flow through its layers, what it learned.
+
+Everything is computed by core.diagnostics on a CPU copy of the run's weights
+(Trainer.model_snapshot()), never on the model being trained. While the run trains, each tab is a
+fragment that refreshes itself every REFRESH_S seconds; once it has ended, nothing polls.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import streamlit as st
+import torch
+
+from core import data, diagnostics as diag
+from core import model as model_lib
+from core.charts import inspect as charts
+from core.config import HyperParams
+from core.registry import Run
+from pages import shared
+
+REFRESH_S = 3.0
+BATCH = 512                    # the fixed batch of the signal-propagation tab
+PAGE_SIZE = 24                 # digits per gallery page
+INIT_FIELDS = ("dataset", "depth", "width", "activation", "batch_norm", "init", "init_sigma", "seed")
+TABS = ("Where it fails", "Signal propagation", "What the first layer sees")
+ANY = "any"
+
+
+# -- cached inputs ------------------------------------------------------------------------------
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def fixed_batch(dataset: str, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first BATCH validation images of the seeded split (the same images a run with this
+    seed holds out), on the CPU. Cached: the signal refresh then costs one forward/backward."""
+    ds = data.load(dataset)
+    idx = data.split(len(ds.train_x), val_fraction, 0, seed).val_idx[:BATCH]
+    return ds.train_x[idx], ds.train_y[idx]
+
+
+def batch_for(hp: HyperParams) -> tuple[torch.Tensor, torch.Tensor]:
+    return fixed_batch(hp.dataset, hp.val_fraction, hp.seed)
+
+
+@st.cache_data(show_spinner="Building a fresh network…", max_entries=32)
+def fresh_signal(hp: HyperParams) -> diag.SignalStats:
+    """Signal statistics of the network the sidebar describes, at initialization (the same
+    weights a run with these settings starts from)."""
+    ds = data.load(hp.dataset)
+    model = model_lib.build(hp, ds.mean, ds.std, torch.Generator().manual_seed(hp.seed)).eval()
+    return diag.signal_stats(model, *batch_for(hp))
+
+
+def init_model(run: Run) -> model_lib.MLP:
+    """The run's model at initialization (rebuilt from its saved initial weights)."""
+    with torch.device("meta"):
+        m = model_lib.MLP(model_lib.Arch.of(run.trainer.hp))
+    m = m.to_empty(device="cpu")
+    m.load_state_dict(run.trainer.initial_state_dict())
+    return m.eval()
+
+
+def run_init_signal(run: Run) -> diag.SignalStats:
+    key = f"look_init_signal:{run.id}"
+    if key not in st.session_state:
+        st.session_state[key] = diag.signal_stats(init_model(run), *batch_for(run.trainer.hp))
+    return st.session_state[key]
+
+
+def eval_set(run: Run, which: str) -> tuple[torch.Tensor, torch.Tensor]:
+    ds, split = run.trainer.dataset, run.trainer.split
+    if which == "test":
+        return ds.test_x.cpu(), ds.test_y.cpu()
+    idx = split.val_idx
+    return ds.train_x[idx].cpu(), ds.train_y[idx].cpu()
+
+
+def predictions(run: Run, which: str, model: model_lib.MLP, step: int) -> diag.Predictions:
+    """One pass over the set per model version: cached by run, set and training step."""
+    key = f"look_preds:{run.id}:{which}"
+    cached = st.session_state.get(key)
+    if cached is None or cached[0] != step:
+        cached = (step, diag.predict(model, *eval_set(run, which)))
+        st.session_state[key] = cached
+    return cached[1]
+
+
+# -- small helpers ------------------------------------------------------------------------------
+
+def refresh_every(running: bool) -> float | None:
+    return REFRESH_S if running else None
+
+
+def end_polling_if_done(run: Run | None, was_running: bool) -> None:
+    """A fragment polls only while the run trains; when it stops, re-render the whole page
+    once (with no polling)."""
+    if run is not None and was_running and run.trainer.snapshot().state not in ("running", "queued"):
+        st.rerun()
+
+
+def fmt_num(v: float | None) -> str:
+    if v is None:
+        return "–"
+    return f"{v:.3g}" if math.isfinite(v) else "overflow"
+
+
+def signal_table(stats: diag.SignalStats) -> list[dict]:
+    rows = []
+    for l in stats.layers:
+        row = {"layer": str(l.layer), "units": l.width, "pre-act. mean": fmt_num(l.pre_mean),
+               "pre-act. std": fmt_num(l.pre_std), "act. mean": fmt_num(l.act_mean),
+               "act. std": fmt_num(l.act_std)}
+        if l.dead is not None:
+            row["dead units"] = f"{l.dead:.0%}"
+        if l.saturated is not None:
+            row["saturated"] = f"{l.saturated:.0%}"
+        row["‖∂L/∂W‖"] = fmt_num(stats.grad_norms[l.layer - 1])
+        rows.append(row)
+    rows.append({"layer": "out", "units": 10, "‖∂L/∂W‖": fmt_num(stats.grad_norms[-1])})
+    return rows
+
+
+def show_findings(findings: list[diag.Finding]) -> None:
+    for f in findings:
+        {"ok": st.success, "warn": st.warning, "bad": st.error}[f.level](f.text)
+
+
+def init_differs(run: Run | None, hp: HyperParams | None) -> bool:
+    return run is None or hp is None or any(getattr(run.trainer.hp, f) != getattr(hp, f)
+                                            for f in INIT_FIELDS)
+
+
+# -- tab 1: where it fails ----------------------------------------------------------------------
+
+def select_cell() -> None:
+    """Plotly click on a confusion cell -> the (true, predicted) select boxes."""
+    points = st.session_state["look_cm"].selection.points
+    if points:
+        st.session_state["look_true"] = int(points[0]["y"])
+        st.session_state["look_pred"] = int(points[0]["x"])
+
+
+def page_step(delta: int, pages: int) -> None:
+    st.session_state["look_page"] = min(pages, max(1, st.session_state.get("look_page", 1) + delta))
+
+
+def failures(run: Run | None, was_running: bool) -> None:
+    end_polling_if_done(run, was_running)
+    if run is None:
+        st.info("No run yet: train a network on the **Train** page first, then come back to see "
+                "where it is wrong.")
+        return
+    snap = run.trainer.snapshot()
+    if snap.step == 0:
+        st.info("This run has not trained yet (step 0): press **Start** on the Train page. An "
+                "untrained network only guesses.")
+        return
+    if snap.state == "diverged":
+        st.info("No predictions to show: a network with inf/NaN weights answers nothing useful. "
+                "The *Signal propagation* tab can still show a fresh network from the sidebar.")
+        return
+    names = run.trainer.dataset.class_names
+    c = st.columns([2, 2, 3])
+    which = c[0].radio("Evaluate on", ("validation", "test"), horizontal=True, key="look_set",
+                       format_func=lambda w: f"validation ({len(run.trainer.split.val_idx):,})"
+                       if w == "validation" else "test (10,000)")
+    normalize = c[1].toggle("Row-normalized (%)", key="look_norm",
+                            help="Each row divided by the size of its true class.")
+    model = run.trainer.model_snapshot()
+    preds = predictions(run, which, model, snap.step)
+    n_wrong = int((preds.y_true != preds.y_pred).sum())
+    c[2].markdown(f"**{preds.accuracy:.2%}** accuracy on the {len(preds.y_true):,} {which} images "
+                  f"at step {snap.step:,} · **{n_wrong:,}** mistakes")
+    cm = diag.confusion_matrix(preds.y_true, preds.y_pred)
+
+    options = [ANY, *range(len(names))]
+    label = lambda v: "any" if v == ANY else f"{v} · {names[v]}" if names[v] != str(v) else str(v)  # noqa: E731
+    true, pred = (st.session_state.get(k, ANY) for k in ("look_true", "look_pred"))
+    selected = (true, pred) if ANY not in (true, pred) else None
+    left, right = st.columns([3, 2])
+    with left:
+        st.plotly_chart(charts.confusion_figure(cm, names, normalize, selected), key="look_cm",
+                        on_select=select_cell, selection_mode="points",
+                        config={"displayModeBar": False})
+    with right:
+        metrics = diag.class_metrics(cm)
+        st.markdown("**Per class**: recall = accuracy on the class (share of its images "
+                    "recognized), precision = share of the answers *it's a c* that are right.")
+        st.plotly_chart(charts.class_metrics_figure(metrics, names), key="look_metrics",
+                        config={"displayModeBar": False})
+        worst = int(np.nanargmin(metrics.recall))
+        off = cm - np.diag(np.diag(cm))
+        t, p = np.unravel_index(int(off.argmax()), off.shape)
+        st.markdown(f"Hardest class: **{names[worst]}** ({metrics.recall[worst]:.1%} recognized). "
+                    f"Most frequent confusion: **{names[t]} → {names[p]}** ({off[t, p]} images).")
+
+    st.subheader("The examples behind a cell")
+    c = st.columns([1, 1, 3])
+    true = c[0].selectbox("True class", options, key="look_true", format_func=label)
+    pred = c[1].selectbox("Predicted as", options, key="look_pred", format_func=label)
+    idx = diag.mistakes(preds, None if true == ANY else true, None if pred == ANY else pred)
+    what = ("mistakes" if ANY in (true, pred) or true != pred else "right answers")
+    c[2].caption(f"Click a cell of the matrix, or pick the two classes. {len(idx):,} {what}, "
+                 "the most confident first (a confident mistake is the most telling: the "
+                 "network was sure, and wrong).")
+    gallery(run, which, preds, idx, names, (true, pred))
+
+
+def gallery(run: Run, which: str, preds: diag.Predictions, idx: np.ndarray,
+            names: tuple[str, ...], filter_key: tuple) -> None:
+    if len(idx) == 0:
+        st.info("No examples in this cell.")
+        return
+    pages = math.ceil(len(idx) / PAGE_SIZE)
+    if st.session_state.get("look_filter") != (which, *filter_key):   # new filter: first page
+        st.session_state["look_filter"] = (which, *filter_key)
+        st.session_state["look_page"] = 1
+    st.session_state["look_page"] = min(st.session_state.get("look_page", 1), pages)
+    c = st.columns([1, 1, 2, 4])
+    c[0].button("◀ Previous", key="look_prev", on_click=page_step, args=(-1, pages),
+                disabled=st.session_state["look_page"] <= 1, width="stretch")
+    c[1].button("Next ▶", key="look_next", on_click=page_step, args=(1, pages),
+                disabled=st.session_state["look_page"] >= pages, width="stretch")
+    page = c[2].number_input(f"Page (of {pages})", 1, pages, key="look_page",
+                             label_visibility="collapsed")
+    shown = idx[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    c[3].caption(f"page {page} of {pages} · examples {(page - 1) * PAGE_SIZE + 1}–"
+                 f"{(page - 1) * PAGE_SIZE + len(shown)} of {len(idx):,}")
+    x, _ = eval_set(run, which)
+    tiles = charts.digit_tiles(x[torch.as_tensor(shown)].numpy(), scale=4)
+    captions = [f"true {names[preds.y_true[i]]} → predicted {names[preds.y_pred[i]]} "
+                f"({100 * preds.confidence[i]:.0f} %)" for i in shown]
+    st.image(list(tiles), caption=captions, width=112, output_format="PNG")
+
+
+# -- tab 2: signal propagation ------------------------------------------------------------------
+
+def signal(run: Run | None, hp: HyperParams | None, was_running: bool) -> None:
+    end_polling_if_done(run, was_running)
+    source = "fresh"
+    if run is not None:
+        snap = run.trainer.snapshot()
+        source = st.radio("Network", ("run", "fresh"), horizontal=True, key="look_source",
+                          format_func=lambda s: f"current run (step {snap.step:,})" if s == "run"
+                          else "fresh init from the sidebar")
+    if source == "fresh":
+        if hp is None:
+            st.warning("The sidebar settings are not valid (see the messages there): fix them "
+                       "to see a fresh network.")
+            return
+        stats, ref, used_hp = fresh_signal(hp), None, hp
+        st.markdown(f"**At initialization, from the current settings** ({hp.describe()}): "
+                    "change σ, the activation or the depth in the sidebar and the curves move "
+                    "at once.")
+    else:
+        used_hp = run.trainer.hp
+        stats = diag.signal_stats(run.trainer.model_snapshot(), *batch_for(used_hp))
+        ref = run_init_signal(run) if snap.step > 0 else None
+        st.markdown(f"**Run {run.label} at step {snap.step:,}** ({snap.state})"
+                    + (": solid lines now, dashed lines at its initialization." if ref else
+                       ", at its initialization."))
+    show_findings(diag.read_signal(stats, used_hp))
+    if stats.layers:
+        st.plotly_chart(charts.signal_figure(stats, ref), key="look_signal",
+                        config={"displayModeBar": False})
+    st.caption(
+        f"Measured on a fixed batch: the first {stats.n_images} validation images of the seeded "
+        f"split (seed {used_hp.seed}). **Spread** = how much a unit's value changes from image to "
+        "image (std over the batch, root-mean-square over the layer's units). **Dead**: a ReLU "
+        "unit (or leaky ReLU/ELU/GELU) whose pre-activation is ≤ 0 for every image of the batch. "
+        "**Saturated**: outputs in the flat tails (tanh: |a| > 0.99; sigmoid: a < 0.01 or > "
+        "0.99). **Gradient**: ‖∂L/∂W‖ of each layer's weights from one backward pass of the "
+        "cross-entropy on the batch."
+        + (" Batch norm uses the batch's own statistics, as in training." if stats.batch_norm else ""))
+    with st.expander("The numbers"):
+        st.dataframe(signal_table(stats), hide_index=True, width="stretch")
+
+
+# -- tab 3: weights -----------------------------------------------------------------------------
+
+def weights(run: Run | None, hp: HyperParams | None, was_running: bool) -> None:
+    end_polling_if_done(run, was_running)
+    c = st.columns([3, 2])
+    n = c[0].slider("Units shown", 8, 64, 32, 8, key="look_units",
+                    help="The first N units of the first layer.")
+    if run is not None:
+        snap = run.trainer.snapshot()
+        model, init = run.trainer.model_snapshot(), run.trainer.initial_state_dict()
+        where = f"run {run.label}, step {snap.step:,}"
+        delta = c[1].toggle("Show what training changed (now − at initialization)",
+                            key="look_delta", help="Random initial weights hide the pattern for "
+                            "a long time; the change since initialization shows what was learned.")
+    elif hp is not None:
+        ds = data.load(hp.dataset)
+        model = model_lib.build(hp, ds.mean, ds.std, torch.Generator().manual_seed(hp.seed)).eval()
+        init, delta = None, False
+        where = "a fresh network from the sidebar, at initialization: train it to see it learn"
+    else:
+        st.warning("The sidebar settings are not valid: fix them, or train a run.")
+        return
+    imgs = diag.first_layer_images(model, n, init if delta else None)
+    first = model.linears()[0]
+    kind = ("the ten class templates of softmax regression" if not model.hidden else
+            f"the first {len(imgs)} of {first.out_features} units of layer 1")
+    what = "how training changed the 784 incoming weights" if delta else "the 784 incoming weights"
+    st.markdown(f"**What the first layer sees** ({where}): {what} of {kind}, as 28×28 images. "
+                "Blue pixels push the unit up, red pixels push it down, white: no effect.")
+    st.plotly_chart(charts.weight_grid_figure(imgs, cols=8, label="change" if delta else "weight"),
+                    key="look_grid",
+                    config={"displayModeBar": False})
+    if init is not None:
+        st.markdown("**Weights now vs. at initialization**, layer by layer:")
+        st.plotly_chart(charts.weight_histogram_figure(diag.weight_histograms(model, init)),
+                        key="look_hist", config={"displayModeBar": False})
+
+
+# -- page ---------------------------------------------------------------------------------------
+
+st.title("🔬 Look inside")
+hp = shared.hyperparams_sidebar()
+run = shared.run_picker("Run", key="look_run")
+if run is None:
+    st.info("**No run yet: train first.** Go to the Train page, press **Start** and come back "
+            "(one epoch on a 2,000-image subset takes seconds). Meanwhile, the *Signal "
+            "propagation* tab shows a fresh network from the sidebar's settings.")
+    st.page_link("pages/train.py", label="Go to Train", icon="📈")
+running = run is not None and run.trainer.snapshot().state in ("running", "queued")
+if run is not None and run.trainer.snapshot().state == "diverged":
+    st.error("**This run diverged**: its weights are now inf/NaN, so the pictures below cannot "
+             f"show anything it learned. {run.trainer.snapshot().reason}")
+if running:
+    st.caption(f"The run is training: the charts refresh every {REFRESH_S:g} s.")
+
+# The signal tab follows the sidebar: touching σ, the activation, the depth... (settings that
+# change the initial network) switches it to the fresh network they describe; picking another
+# run shows that run (when the sidebar describes it).
+sig = (run.id if run else None, *(getattr(hp, f) for f in INIT_FIELDS)) if hp else None
+if st.session_state.get("look_sig", "unset") != sig:
+    st.session_state["look_sig"] = sig
+    st.session_state["look_source"] = "fresh" if init_differs(run, hp) else "run"
+
+tabs = st.tabs(TABS, key="look_tab", on_change="rerun",
+               default=TABS[0] if run is not None else TABS[1])
+with tabs[0]:
+    if tabs[0].open:
+        st.fragment(run_every=refresh_every(running))(failures)(run, running)
+with tabs[1]:
+    if tabs[1].open:
+        st.fragment(run_every=refresh_every(running))(signal)(run, hp, running)
+with tabs[2]:
+    if tabs[2].open:
+        st.fragment(run_every=refresh_every(running))(weights)(run, hp, running)
