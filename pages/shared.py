@@ -49,6 +49,9 @@ def set_current_run(run: Run | None) -> None:
         st.query_params["run"] = run.id
 
 
+NO_RUN = "none"   # run_picker's value for its "no run" option
+
+
 def run_picker(label: str = "Run", key: str = "run_picker", default_label: str | None = None,
                help: str | None = None) -> Run | None:
     """A select box over this browser's runs, newest first, that follows the Train page: when
@@ -59,12 +62,14 @@ def run_picker(label: str = "Run", key: str = "run_picker", default_label: str |
     if not runs:
         return None
     current = current_run()
-    options = ([""] if default_label else []) + list(runs)
+    options = ([NO_RUN] if default_label else []) + list(runs)
     followed = current.id if current is not None and current.id in runs else options[0]
     if st.session_state.get(f"{key}:followed") != followed or st.session_state.get(key) not in options:
         st.session_state[f"{key}:followed"] = st.session_state[key] = followed
+    # Labels without the run's state: Streamlit matches a selection by its label, so a label that
+    # changed when the run finished would lose the user's choice.
     choice = st.selectbox(label, options, key=key, help=help, format_func=lambda i: (
-        default_label if i == "" else f"{runs[i].label} ({runs[i].trainer.snapshot().state})"))
+        default_label if i == NO_RUN else f"run {runs[i].label}"))
     return runs.get(choice)
 
 

@@ -57,7 +57,8 @@ def test_pause_step_resume_stop_buttons(open_page):
     step = run.trainer.snapshot().step
     assert run.trainer.snapshot().state == "paused" and not at.button(key="btn_step").disabled
     at.button(key="btn_step").click().run()
-    rerun_until(at, lambda a: run.trainer.snapshot().step == step + 1)
+    rerun_until(at, lambda a: run.trainer.snapshot().step == step + 1
+                and "btn_resume" in [b.key for b in a.button])
     at.button(key="btn_resume").click().run()
     rerun_until(at, lambda a: run.trainer.snapshot().step > step + 3)
     at.button(key="btn_stop").click().run()
