@@ -53,16 +53,23 @@ def pick_device() -> torch.device:
     return torch.device("cpu")
 
 
-# At most this many runs train at once in the process; more wait as "queued". Each uses all of
-# torch's intra-op threads, so on a small classroom server runs take turns instead of thrashing.
-MAX_CONCURRENT = int(os.environ.get("MNIST_PLAYGROUND_MAX_RUNS") or max(1, (os.cpu_count() or 2) // 2))
-_slots = threading.Semaphore(MAX_CONCURRENT)
+# CPU budget. One core is left to the web server (and, on a laptop, to the browser): torch's
+# OpenMP threads wait for each other at every op, so a training thread team that shares its cores
+# with anything else slows down many times over (measured on 2 cores: 2 threads with the Train page
+# open kept 48 % of their headless speed, 1 thread 82 %; bench/bench_ui.py). Small MLPs gain
+# little beyond 2 threads, so a classroom server runs several runs side by side instead; further
+# runs wait as "queued".
+_CORES = os.cpu_count() or 1
 
 
 def torch_threads() -> int:
-    """torch's intra-op threads for a training thread ($MNIST_PLAYGROUND_THREADS; default: all
-    cores). Set in the training thread itself: the setting is per OS thread."""
-    return max(1, int(os.environ.get("MNIST_PLAYGROUND_THREADS") or os.cpu_count() or 1))
+    """torch's intra-op threads per training thread ($MNIST_PLAYGROUND_THREADS; default: 1 or 2,
+    leaving a core free). Set in the training thread itself: the setting is per OS thread."""
+    return max(1, int(os.environ.get("MNIST_PLAYGROUND_THREADS") or min(2, _CORES - 1)))
+
+
+MAX_CONCURRENT = int(os.environ.get("MNIST_PLAYGROUND_MAX_RUNS") or max(1, (_CORES - 1) // torch_threads()))
+_slots = threading.Semaphore(MAX_CONCURRENT)
 
 
 def loss_function(name: str):

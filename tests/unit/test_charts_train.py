@@ -1,5 +1,6 @@
 """Training-curve figures (pure functions, no browser)."""
 import numpy as np
+import plotly.graph_objects as go
 
 from core.charts import train as charts
 from core.history import Curves, History
@@ -13,9 +14,10 @@ def curves(n=5000):
 
 
 def test_figure_has_train_and_validation_on_both_panels():
-    fig = charts.curves_figure(curves(), steps_per_epoch=100)
+    fig = go.Figure(charts.curves_figure(curves(), steps_per_epoch=100))   # a valid plotly figure
     names = [t.name for t in fig.data]
     assert names == ["training", "training", "validation", "validation"]
+    assert [t.xaxis for t in fig.data] == ["x", "x2", "x", "x2"]
     assert len(fig.data[0].x) <= charts.MAX_POINTS and fig.data[0].x[-1] == 50.0   # thinned, epochs
     assert list(fig.data[2].marker.size) == [5, 9]            # full-set points are larger
     assert any("lr 0.001" in a.text for a in fig.layout.annotations)
@@ -24,8 +26,8 @@ def test_figure_has_train_and_validation_on_both_panels():
 
 def test_smoothing_changes_the_training_curve():
     c = curves(100)
-    raw = charts.curves_figure(c, 10, smoothing=0).data[0].y
-    smooth = charts.curves_figure(c, 10, smoothing=0.9).data[0].y
+    raw = charts.curves_figure(c, 10, smoothing=0)["data"][0]["y"]
+    smooth = charts.curves_figure(c, 10, smoothing=0.9)["data"][0]["y"]
     assert np.allclose(raw, c.loss) and np.std(smooth) < np.std(raw) / 2
 
 
@@ -35,7 +37,7 @@ def test_smooth_is_debiased():
 
 def test_compare_overlays_other_runs_full_validation():
     other = curves(10)
-    fig = charts.curves_figure(curves(10), 10, compare=[("#1", other, 10)])
+    fig = go.Figure(charts.curves_figure(curves(10), 10, compare=[("#1", other, 10)]))
     added = [t for t in fig.data if t.name == "#1 (validation)"]
     assert len(added) == 2 and list(added[1].y) == [0.9]
 
@@ -55,3 +57,8 @@ def test_history_snapshot_is_incremental():
     new, cur2 = h.snapshot(cur)
     assert first.step == [1, 2] and new.step == [3] and new.events[0]["step"] == 3
     assert cur2 == (3, 0, 1)
+
+
+def test_an_empty_run_still_gives_a_valid_figure():
+    fig = go.Figure(charts.curves_figure(Curves(), steps_per_epoch=10))
+    assert [len(t.x) for t in fig.data] == [0, 0, 0, 0]
