@@ -15,3 +15,11 @@ def plot_point_count(page, index: int = 0) -> int:
         """(i) => { const p = document.querySelectorAll('.js-plotly-plot')[i];
                     return p && p._fullData && p._fullData.length ? p._fullData[0].x.length : 0; }""",
         index)
+
+
+def plot_last_x(page, index: int = 0) -> float:
+    """The last x value (the newest epoch plotted) of the first trace of the index-th chart."""
+    return page.evaluate(
+        """(i) => { const p = document.querySelectorAll('.js-plotly-plot')[i];
+                    if (!p || !p._fullData || !p._fullData.length) return -1;
+                    const x = p._fullData[0].x; return x.length ? x[x.length - 1] : -1; }""", index)
