@@ -8,7 +8,8 @@ Prints:
      one epoch divided by that peak), and the trainer's real epoch time with live metrics on
      (validation 5x per epoch, per-step loss/accuracy) -> target: trainer <= 1.3x the limit;
   3. one epoch of the same network through a torch DataLoader over per-sample tensors (the
-     textbook loop) -> target: the trainer is >= 2x faster;
+     textbook loop) -> target: the trainer is >= 2x faster; and the data path alone (batches,
+     no training) both ways, which shows what the DataLoader costs on its own;
   4. the default configuration: its test accuracy and wall time (target >= 97.5 %, well under
      a minute on 2 CPU cores).
 """
@@ -91,6 +92,25 @@ def dataloader_epoch_seconds() -> float:
     return time.perf_counter() - t
 
 
+def data_path_seconds() -> tuple[float, float]:
+    """One epoch of batches and nothing else: the DataLoader over per-sample tensors vs. the
+    trainer's way (one index gather per batch from the shared tensor)."""
+    ds = data.load("mnist")
+    split = data.split(len(ds.train_x), 0.1, 0, 0)
+    x, y = ds.train_x[split.train_idx], ds.train_y[split.train_idx]
+    loader = torch.utils.data.DataLoader(PerSample(x, y), batch_size=128, shuffle=True)
+    t = time.perf_counter()
+    for xb, yb in loader:
+        pass
+    dl = time.perf_counter() - t
+    t = time.perf_counter()
+    order = split.train_idx[torch.randperm(len(split.train_idx))]
+    for i in range(0, len(order), 128):
+        idx = order[i:i + 128]
+        xb, yb = ds.train_x[idx], ds.train_y[idx]
+    return dl, time.perf_counter() - t
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=2, help="trainer epochs to average over")
@@ -113,6 +133,9 @@ def main() -> None:
         dl = dataloader_epoch_seconds()
         print(f"  DataLoader, per-sample epoch:  {dl:8.2f} s")
         print(f"  DataLoader / trainer:          {dl / real:8.2f}x  (target >= 2x)")
+        dl_only, gather_only = data_path_seconds()
+        print(f"  data path alone, one epoch:    DataLoader {dl_only:.3f} s, index gather "
+              f"{gather_only:.3f} s ({dl_only / gather_only:.0f}x)")
     if not args.skip_default:
         hp = HyperParams.validate()
         t0 = time.perf_counter()
