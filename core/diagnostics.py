@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import HyperParams
-from .model import MLP, N_CLASSES, layer_sigmas
+from .model import MLP, N_CLASSES, from_state_dict, layer_sigmas
 
 RELU_LIKE = ("relu", "leaky_relu", "elu", "gelu")   # "dead" = pre-activation never > 0
 SQUASHING = ("tanh", "sigmoid")                      # "saturated" = in the flat tails
@@ -172,14 +172,9 @@ def _spread(t: torch.Tensor) -> tuple[float, float]:
 
 
 def _private_copy(model: MLP) -> MLP:
-    """A throw-away copy to run a backward pass on. It is allocated on the meta device first, so
-    it costs no random draws and no init, then filled with the model's weights. Dropout stays
-    off (eval); batch norm uses the batch's own statistics, as it does during training."""
-    with torch.device("meta"):
-        net = MLP(model.arch)
-    net = net.to_empty(device="cpu")
-    net.load_state_dict(model.state_dict())
-    net.eval()
+    """A throw-away copy to run a backward pass on. Dropout stays off (eval); batch norm uses
+    the batch's own statistics, as it does during training."""
+    net = from_state_dict(model.arch, model.state_dict())
     for block in net.hidden:
         if "bn" in block._modules:
             block.bn.train()

@@ -193,10 +193,17 @@ def save(model: MLP, path, **meta) -> None:
     torch.save({"arch": model.arch.to_dict(), "state_dict": model.state_dict(), "meta": meta}, path)
 
 
+def from_state_dict(arch: Arch, state_dict: dict[str, torch.Tensor]) -> MLP:
+    """A CPU model in eval mode holding copies of these weights. It is laid out on the meta
+    device first, so no memory is filled and no random init is drawn only to be overwritten."""
+    with torch.device("meta"):
+        model = MLP(arch)
+    model = model.to_empty(device="cpu")
+    model.load_state_dict(state_dict)
+    return model.eval()
+
+
 def load(path, map_location="cpu") -> tuple[MLP, dict]:
     """Load a checkpoint written by `save`, never unpickling arbitrary objects."""
     ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    model = MLP(Arch.from_dict(ckpt["arch"]))
-    model.load_state_dict(ckpt["state_dict"])
-    model.eval()
-    return model, dict(ckpt.get("meta", {}))
+    return from_state_dict(Arch.from_dict(ckpt["arch"]), ckpt["state_dict"]), dict(ckpt.get("meta", {}))

@@ -285,9 +285,7 @@ class Trainer:
         once per training step, and each caller gets its own module to use freely."""
         with self._model_lock:
             if self._snap is None or self._snap[0] != self._step:
-                m = model_lib.MLP(self.model.arch)
-                m.load_state_dict({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
-                self._snap = (self._step, m.eval())
+                self._snap = (self._step, model_lib.from_state_dict(self.model.arch, self.model.state_dict()))
             return copy.deepcopy(self._snap[1])
 
     def initial_state_dict(self) -> dict[str, torch.Tensor]:

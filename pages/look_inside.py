@@ -53,11 +53,7 @@ def fresh_signal(hp: HyperParams) -> diag.SignalStats:
 
 def init_model(run: Run) -> model_lib.MLP:
     """The run's model at initialization (rebuilt from its saved initial weights)."""
-    with torch.device("meta"):
-        m = model_lib.MLP(model_lib.Arch.of(run.trainer.hp))
-    m = m.to_empty(device="cpu")
-    m.load_state_dict(run.trainer.initial_state_dict())
-    return m.eval()
+    return model_lib.from_state_dict(run.trainer.model.arch, run.trainer.initial_state_dict())
 
 
 def run_init_signal(run: Run) -> diag.SignalStats:
