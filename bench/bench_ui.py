@@ -12,17 +12,16 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from scripts.app_server import launch_chromium, running_app  # noqa: E402
+
 CONFIG = dict(depth=2, width="1000,100", batch_size=128, epochs=2, dropout=0)
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 def headless_speed() -> float:
@@ -48,32 +47,15 @@ def main() -> None:
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.fileWatcherType", "none", "--server.port", str(port)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.3)
-        heads, browsers = [], []
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-            for _ in range(args.rounds):
-                heads.append(headless_speed())
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                browsers.append(browser_speed(page, url))
-                page.close()
-            browser.close()
-    finally:
-        server.terminate()
+    heads, browsers = [], []
+    with running_app() as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        for _ in range(args.rounds):
+            heads.append(headless_speed())
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            browsers.append(browser_speed(page, url))
+            page.close()
+        browser.close()
     h, b = sum(heads) / len(heads), sum(browsers) / len(browsers)
     print(f"784-1000-100-10, batch 128, 2 epochs, {args.rounds} rounds")
     print(f"  headless (CLI):               {h:10,.0f} samples/s  {[round(x) for x in heads]}")
