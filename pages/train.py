@@ -168,9 +168,12 @@ def live_panel(hp: HyperParams | None, was_active: bool) -> None:
     opts = st.columns([1, 2])
     smoothing = opts[0].slider("Smoothing of the training curve", 0.0, 0.99, 0.6, 0.01, key="smoothing",
                                help="Exponential moving average of the per-step training loss and accuracy.")
-    chosen = opts[1].multiselect("Compare with", others, format_func=lambda r: r.label, key="compare",
-                                 help="Overlay the validation curves of your other runs.",
-                                 placeholder="your other runs") if others else []
+    # Options are run ids, not Runs: Streamlit deep-copies widget values, and a Run holds locks.
+    by_id = {r.id: r for r in others}
+    chosen = [by_id[i] for i in opts[1].multiselect(
+        "Compare with", list(by_id), format_func=lambda i: by_id[i].label, key="compare",
+        help="Overlay the validation curves of your other runs.",
+        placeholder="your other runs") if i in by_id] if others else []
     compare = [(f"#{r.number}", curves_of(r), r.trainer.steps_per_epoch) for r in chosen]
     st.plotly_chart(charts.curves_figure(curves, run.trainer.steps_per_epoch, smoothing, compare),
                     key="curves_chart", config={"displayModeBar": False})

@@ -128,3 +128,26 @@ def test_a_bad_value_in_a_link_is_ignored_with_a_message(open_page):
     at = open_page("pages/train.py", depth="many")
     assert at.slider(key="depth").value == 2
     assert any("depth" in t.value for t in at.toast)
+
+
+def test_smoothing_and_compare_change_the_chart(open_page):
+    import json
+
+    def chart(at):
+        return json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+
+    at = open_page("pages/train.py", **SHORT)
+    at.button(key="btn_start").click().run()
+    first = the_run(at)
+    rerun_until(at, lambda a: a.success and "finished" in a.success[0].value)
+    at.slider(key="smoothing").set_value(0.0).run()
+    raw = first.trainer.history.snapshot()[0].loss
+    assert chart(at)[0]["y"] == raw[:len(chart(at)[0]["y"])]         # 0 = the raw per-step losses
+    at.slider(key="smoothing").set_value(0.95).run()
+    assert chart(at)[0]["y"] != raw[:len(chart(at)[0]["y"])]
+    at.button(key="btn_start").click().run()                           # "Start new run"
+    rerun_until(at, lambda a: a.success and "finished" in a.success[0].value)
+    assert the_run(at) is not first
+    at.multiselect(key="compare").select(first.id).run()
+    names = [t["name"] for t in chart(at)]
+    assert names.count(f"#{first.number} (validation)") == 2           # on both panels
