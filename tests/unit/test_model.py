@@ -91,3 +91,27 @@ def test_checkpoint_roundtrip_with_weights_only():
     loaded, meta = model.load(buf)
     x = torch.rand(4, 784)
     assert torch.allclose(loaded(x), m.eval()(x)) and meta["test_accuracy"] == 0.9
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.8, 0.95])
+def test_keep_mask_keeps_each_unit_independently_with_probability_keep(keep):
+    g = torch.Generator().manual_seed(0)
+    m = model.keep_mask((1000, 400), keep, "cpu", g)
+    assert m.shape == (1000, 400) and m.dtype == torch.bool
+    # every one of the four 16-bit lanes of a 64-bit draw, and every column, has the right rate
+    lanes = m.reshape(-1, 4).float().mean(0)
+    assert torch.allclose(lanes, torch.full((4,), keep), atol=0.005), lanes
+    cols = m.float().mean(0)
+    assert (cols - keep).abs().max() < 6 * (keep * (1 - keep) / 1000) ** 0.5
+    # neighbours are independent: P(both kept) = keep²
+    both = (m[:, :-1] & m[:, 1:]).float().mean()
+    assert abs(both - keep ** 2) < 0.005
+
+
+def test_dropout_gradient_passes_only_through_kept_units():
+    d = model.Dropout(0.25, torch.Generator().manual_seed(1)).train()
+    x = torch.ones(64, 100, requires_grad=True)
+    y = d(x)
+    y.sum().backward()
+    kept = y != 0
+    assert torch.allclose(y[kept], torch.tensor(4 / 3)) and torch.equal(x.grad, y.detach())
