@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass
 
 import torch
+import torch._dynamo  # noqa: F401  the first optimizer imports it (~1 s): do it at start-up, not on the first click on Start
 import torch.nn.functional as F
 
 from . import data, model as model_lib
@@ -332,6 +333,7 @@ class Trainer:
         train_idx, B = self.split.train_idx, hp.batch_size
         model, opt = self.model, self.optimizer
         bad_epochs = 0
+        model.train()
         for epoch in range(1, hp.epochs + 1):
             order = train_idx[torch.randperm(len(train_idx), generator=self._gen, device=self.device)]
             for b in range(self.steps_per_epoch):
@@ -339,8 +341,7 @@ class Trainer:
                     return
                 idx = order[b * B:(b + 1) * B]
                 x, y = X[idx], Y[idx]
-                with self._model_lock:
-                    model.train()
+                with self._model_lock:   # (the model is in train mode: _evaluate restores it)
                     logits = model(x)
                     loss = self.loss_fn(logits, y)
                     opt.zero_grad(set_to_none=True)

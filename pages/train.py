@@ -106,16 +106,16 @@ if shown_hp is not None:
         st.code(cli_command(shown_hp), language="bash")
         st.caption("The same run from the command line (prints a JSON summary).")
 
-is_active = run is not None and run.trainer.snapshot().active
+snap = run.trainer.snapshot() if run is not None else None
+state = snap.state if snap else None
 
 
-@st.fragment(run_every=1.0 if is_active else None)
-def live_panel(hp: HyperParams | None, was_active: bool) -> None:
-    run = shared.current_run()
-    snap = run.trainer.snapshot() if run is not None else None
+# -- controls: rendered with the page; a click reruns the page and forwards intent to core ------
+
+def controls(run: Run | None, snap, hp: HyperParams | None) -> None:
+    """Buttons, enabled by state. They are outside the live fragment: their state only changes
+    when the run's state does, and then the fragment re-renders the whole page."""
     state = snap.state if snap else None
-
-    # Buttons, enabled by state. Clicks only forward intent to the trainer.
     c = st.columns(5)
     ended = snap is not None and snap.ended
     if c[0].button("▶ Start new run" if ended else "▶ Start", type="primary", width="stretch",
@@ -145,15 +145,31 @@ def live_panel(hp: HyperParams | None, was_active: bool) -> None:
         do_reset(run, hp)
         st.rerun()
 
+
+# -- the live panel: only what changes while a run trains, re-rendered once a second ---------------
+# Everything else stays out of it: each element in it is re-sent and re-drawn by the browser every
+# second, and on a 2-core laptop the browser's work competes with the training thread.
+
+SMOOTHING, COMPARE = 0.6, []   # the chart options' defaults (their widgets are below the chart)
+
+
+def compare_options(run: Run) -> dict[str, Run]:
+    return {r.id: r for r in shared.registry().runs(shared.owner()) if r.id != run.id}
+
+
+@st.fragment(run_every=1.0 if snap is not None and snap.active else None)
+def live_panel(rendered_state: str | None) -> None:
+    run = shared.current_run()
     if run is None:
-        st.info("Pick a network in the sidebar and press **Start** (or **Step** to train one "
-                "mini-batch at a time).")
         return
+    snap = run.trainer.snapshot()
+    if snap.state != rendered_state:
+        st.rerun()   # started, paused, ended...: re-render the page (buttons; start/stop polling)
 
     # Status: the state in words, then big numbers that read well on a projector.
-    message = f"**{STATE_BADGE[state]}** · run {run.label} · step {snap.step:,} of {snap.total_steps:,} · {snap.device}"
+    message = f"**{STATE_BADGE[snap.state]}** · run {run.label} · step {snap.step:,} of {snap.total_steps:,} · {snap.device}"
     {"diverged": st.error, "failed": st.error, "finished": st.success}.get(
-        state, st.info if snap.reason else st.markdown)(message + (f"  \n{snap.reason}" if snap.reason else ""))
+        snap.state, st.info if snap.reason else st.markdown)(message + (f"  \n{snap.reason}" if snap.reason else ""))
     m = st.columns(5)
     m[0].metric("Epoch", f"{snap.epoch:.2f} / {snap.epochs}")
     m[1].metric("Samples/s", f"{snap.samples_per_second:,.0f}")
@@ -163,22 +179,35 @@ def live_panel(hp: HyperParams | None, was_active: bool) -> None:
     m[4].metric("Test accuracy", f"{snap.test_accuracy:.2%}" if snap.test_accuracy is not None else "–",
                 help="on the 10,000 official test images, measured once at the end")
 
-    curves = curves_of(run)
-    others = [r for r in shared.registry().runs(shared.owner()) if r.id != run.id]
-    opts = st.columns([1, 2])
-    smoothing = opts[0].slider("Smoothing of the training curve", 0.0, 0.99, 0.6, 0.01, key="smoothing",
-                               help="Exponential moving average of the per-step training loss and accuracy.")
-    # Options are run ids, not Runs: Streamlit deep-copies widget values, and a Run holds locks.
-    by_id = {r.id: r for r in others}
-    chosen = [by_id[i] for i in opts[1].multiselect(
-        "Compare with", list(by_id), format_func=lambda i: by_id[i].label, key="compare",
-        help="Overlay the validation curves of your other runs.",
-        placeholder="your other runs") if i in by_id] if others else []
+    # The chart options' widgets are rendered after this fragment: read their values by key.
+    others = compare_options(run)
+    chosen = [others[i] for i in st.session_state.get("compare", COMPARE) if i in others]
     compare = [(f"#{r.number}", curves_of(r), r.trainer.steps_per_epoch) for r in chosen]
-    st.plotly_chart(charts.curves_figure(curves, run.trainer.steps_per_epoch, smoothing, compare),
+    st.plotly_chart(charts.curves_figure(curves_of(run), run.trainer.steps_per_epoch,
+                                         st.session_state.get("smoothing", SMOOTHING), compare),
                     key="curves_chart", config={"displayModeBar": False})
 
-    if ended and curves.step:
+
+controls(run, snap, hp)
+if run is None:
+    st.info("Pick a network in the sidebar and press **Start** (or **Step** to train one "
+            "mini-batch at a time).")
+else:
+    live_panel(state)
+
+    # Chart options (a change reruns the page, and with it the chart).
+    others = compare_options(run)
+    opts = st.columns([1, 2])
+    opts[0].slider("Smoothing of the training curve", 0.0, 0.99, SMOOTHING, 0.01, key="smoothing",
+                   help="Exponential moving average of the per-step training loss and accuracy.")
+    if others:
+        # Options are run ids, not Runs: Streamlit deep-copies widget values, and a Run holds locks.
+        opts[1].multiselect("Compare with", list(others), format_func=lambda i: others[i].label,
+                            key="compare", help="Overlay the validation curves of your other runs.",
+                            placeholder="your other runs")
+
+    if snap.ended and run.trainer.history.cursor()[0]:
+        curves = curves_of(run)
         d = st.columns(3)
         d[0].download_button("⬇ Curves (CSV)", charts.curves_table(curves, run.trainer.steps_per_epoch),
                              file_name=f"run{run.number}_curves.csv", mime="text/csv")
@@ -190,9 +219,3 @@ def live_panel(hp: HyperParams | None, was_active: bool) -> None:
                            test_accuracy=snap.test_accuracy)
             d[2].download_button("⬇ Model weights (.pt)", buf.getvalue(),
                                  file_name=f"run{run.number}_model.pt")
-
-    if snap.active != was_active:
-        st.rerun()   # the run started or ended: re-render the page (and start/stop polling)
-
-
-live_panel(hp, is_active)
