@@ -184,7 +184,8 @@ def live_panel(rendered_state: str | None) -> None:
     chosen = [others[i] for i in st.session_state.get("compare", COMPARE) if i in others]
     compare = [(f"#{r.number}", curves_of(r), r.trainer.steps_per_epoch) for r in chosen]
     st.plotly_chart(charts.curves_figure(curves_of(run), run.trainer.steps_per_epoch,
-                                         st.session_state.get("smoothing", SMOOTHING), compare),
+                                         st.session_state.get("smoothing", SMOOTHING), compare,
+                                         epochs=run.trainer.hp.epochs),
                     key="curves_chart", config={"displayModeBar": False})
 
 

@@ -48,11 +48,14 @@ def _line(x, y, name, color, axis, *, group, legend=True, markers=None, dash=Non
 
 
 def curves_figure(curves: Curves, steps_per_epoch: int, smoothing: float = 0.6,
-                  compare: list[tuple[str, Curves, int]] = (), title: str | None = None) -> dict:
+                  compare: list[tuple[str, Curves, int]] = (), title: str | None = None,
+                  epochs: float | None = None) -> dict:
     """Two panels, loss and accuracy, against epochs. Training (per step, smoothed), validation
     (a fixed sample within an epoch; the whole validation set at each epoch end, larger markers)
     and events (e.g. learning-rate changes) as vertical dotted lines. `compare` overlays the
-    full-validation curves of other runs: (label, curves, steps_per_epoch).
+    full-validation curves of other runs: (label, curves, steps_per_epoch). With `epochs` (the
+    run's length), the epoch axes span the whole run from the start, so a live curve grows into a
+    fixed frame instead of the axis rescaling every second.
 
     Returned as a plain plotly figure dict (st.plotly_chart takes it as is): building it costs
     about 1 ms, where plotly's validating Figure objects cost ~25 ms of Python per refresh, time
@@ -88,6 +91,10 @@ def curves_figure(curves: Curves, steps_per_epoch: int, smoothing: float = 0.6,
                "xanchor": "center", "yanchor": "bottom", "font": {"size": 16}}
               for t, x in (("Loss", 0.23), ("Accuracy", 0.77))]
     epoch_axis = {"title": {"text": "epoch"}, "rangemode": "tozero"}
+    if epochs:
+        ends = [epochs, *(x[-1:]), *(vx[-1:])]
+        ends += [o.val_step[-1] / spe for _, o, spe in compare if o.val_step]
+        epoch_axis["range"] = [0, max(ends) * 1.02]
     return {"data": data, "layout": {
         "xaxis": {**epoch_axis, "domain": [0, 0.46], "anchor": "y"},
         "xaxis2": {**epoch_axis, "domain": [0.54, 1], "anchor": "y2"},

@@ -62,3 +62,13 @@ def test_history_snapshot_is_incremental():
 def test_an_empty_run_still_gives_a_valid_figure():
     fig = go.Figure(charts.curves_figure(Curves(), steps_per_epoch=10))
     assert [len(t.x) for t in fig.data] == [0, 0, 0, 0]
+
+
+def test_with_the_run_length_the_epoch_axes_span_the_whole_run():
+    c = curves(100)                                        # 1 of 5 epochs trained (100 steps/epoch)
+    fig = charts.curves_figure(c, 100, epochs=5)
+    assert fig["layout"]["xaxis"]["range"] == fig["layout"]["xaxis2"]["range"] == [0, 5 * 1.02]
+    assert "range" not in charts.curves_figure(c, 100)["layout"]["xaxis"]     # autorange
+    other = Curves(val_step=[800], val_loss=[0.3], val_acc=[0.9], val_full=[True])
+    longer = charts.curves_figure(c, 100, compare=[("#1", other, 100)], epochs=5)
+    assert longer["layout"]["xaxis"]["range"] == [0, 8 * 1.02]           # a longer compared run fits
