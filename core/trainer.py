@@ -81,7 +81,7 @@ def keep_freed_memory_for_reuse() -> bool:
     No-op (False) where the C library is not glibc."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):   # not glibc (macOS, musl: no-op), or Windows
         return False
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     return bool(mallopt(M_TRIM_THRESHOLD, 64 << 20)) and bool(mallopt(M_MMAP_THRESHOLD, 16 << 20))

@@ -150,7 +150,7 @@ def controls(run: Run | None, snap, hp: HyperParams | None) -> None:
 # Everything else stays out of it: each element in it is re-sent and re-drawn by the browser every
 # second, and on a 2-core laptop the browser's work competes with the training thread.
 
-SMOOTHING, COMPARE = 0.6, []   # the chart options' defaults (their widgets are below the chart)
+SMOOTHING, COMPARE = 0.6, ()   # the chart options' defaults (their widgets are below the chart)
 
 
 def compare_options(run: Run) -> dict[str, Run]:
