@@ -61,7 +61,10 @@ class Dropout(nn.Module):
 
 def keep_mask(shape: torch.Size, keep: float, device, generator: torch.Generator | None = None) -> torch.Tensor:
     """A boolean tensor whose entries are True with probability `keep` (to 1/65536), independently.
-    Random 64-bit integers are read as four 16-bit ones; each is compared with a threshold."""
+    On a CPU, random 64-bit integers are read as four 16-bit ones, each compared with a threshold;
+    GPUs draw Bernoulli numbers fast enough as they are."""
+    if torch.device(device).type != "cpu":
+        return torch.empty(shape, device=device).bernoulli_(keep, generator=generator).bool()
     n = math.prod(shape)
     # random_(-2**63, None) draws all 64 bits; plain random_() leaves the sign bit 0, which would
     # make every fourth 16-bit number non-negative.
