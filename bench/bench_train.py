@@ -1,6 +1,6 @@
 """Training speed, measured side by side in one run (ratios, since machines are noisy).
 
-    python bench/bench_train.py [--epochs 1] [--skip-dataloader] [--skip-default]
+    python bench/bench_train.py [--epochs 3] [--skip-dataloader] [--skip-default] [--device cuda]
 
 Prints:
   1. the machine's peak float32 matmul GFLOP/s (the best of a few large matmuls);
@@ -40,13 +40,23 @@ BENCH_NET = dict(depth=2, width="1000,100", batch_size=128, optimizer="adam", lr
                  dropout=0)
 
 
-def peak_gflops(n: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (GPU kernels run asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def peak_gflops(device: torch.device, n: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     a @ b  # warm-up
+    sync(device)
     best = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
         a @ b
+        sync(device)
         best = min(best, time.perf_counter() - t)
     return 2 * n ** 3 / best / 1e9
 
@@ -60,9 +70,9 @@ def epoch_flops(widths: tuple[int, ...], n_samples: int, exact: bool = True) -> 
     return 3 * forward - (2 * n_samples * sizes[0] if exact else 0)
 
 
-def trainer_epoch_seconds(epochs: int) -> tuple[float, float, int]:
+def trainer_epoch_seconds(epochs: int, device: torch.device) -> tuple[float, float, int]:
     hp = HyperParams.validate(**BENCH_NET, epochs=epochs)
-    t = Trainer(hp, device="cpu")
+    t = Trainer(hp, device=device)
     t.start()
     t.wait()
     s = t.snapshot()
@@ -86,16 +96,17 @@ class PerSample(torch.utils.data.Dataset):
         return self.x[i], self.y[i]
 
 
-def dataloader_epoch_seconds() -> float:
+def dataloader_epoch_seconds(device: torch.device) -> float:
     hp = HyperParams.validate(**BENCH_NET, epochs=1)
     ds = data.load("mnist")
     split = data.split(len(ds.train_x), hp.val_fraction, 0, hp.seed)
     x, y = ds.train_x[split.train_idx], ds.train_y[split.train_idx]
-    model = model_lib.build(hp, ds.mean, ds.std, torch.Generator().manual_seed(0))
+    model = model_lib.build(hp, ds.mean, ds.std, torch.Generator().manual_seed(0)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=hp.lr)
     loader = torch.utils.data.DataLoader(PerSample(x, y), batch_size=hp.batch_size, shuffle=True)
     t = time.perf_counter()
     for xb, yb in loader:
+        xb, yb = xb.to(device), yb.to(device)
         loss = F.cross_entropy(model(xb), yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -128,27 +139,38 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3, help="trainer epochs (the median one counts)")
     ap.add_argument("--skip-dataloader", action="store_true")
     ap.add_argument("--skip-default", action="store_true")
+    ap.add_argument("--device", default="cpu", help="cpu (default), cuda or mps: where the trainer "
+                    "and the DataLoader loop train, and whose peak the FLOP limit uses")
     args = ap.parse_args()
+    device = torch.device(args.device)
+    if (device.type == "cuda" and not torch.cuda.is_available()) or (
+            device.type == "mps" and not torch.backends.mps.is_available()):
+        ap.error(f"--device {args.device}: this machine (torch {torch.__version__}) has no such device")
     torch.set_num_threads(torch_threads())
     data.load("mnist")
     print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads")
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(os.cpu_count() or 1)
-    all_cores = peak_gflops()
-    torch.set_num_threads(threads)
-    peak = peak_gflops()
-    print(f"peak matmul (float32, 2048x2048): {peak:7.1f} GFLOP/s at the trainer's {threads} thread(s), "
-          f"{all_cores:.1f} at {os.cpu_count()}")
-    real, speed, n = trainer_epoch_seconds(args.epochs)
+    if device.type == "cpu":
+        torch.set_num_threads(os.cpu_count() or 1)
+        all_cores = peak_gflops(device)
+        torch.set_num_threads(threads)
+        peak = peak_gflops(device)
+        print(f"peak matmul (float32, 2048x2048): {peak:7.1f} GFLOP/s at the trainer's {threads} "
+              f"thread(s), {all_cores:.1f} at {os.cpu_count()}")
+    else:
+        peak = peak_gflops(device, n=8192)
+        print(f"peak matmul (float32, 8192x8192) on {device}: {peak:7.1f} GFLOP/s")
+    real, speed, n = trainer_epoch_seconds(args.epochs, device)
     exact, rule = (epoch_flops((1000, 100), n, e) / (peak * 1e9) for e in (True, False))
-    print(f"784-1000-100-10, batch 128, {n:,} images/epoch, Adam, {threads} thread(s)")
+    where = f"{threads} thread(s)" if device.type == "cpu" else str(device)
+    print(f"784-1000-100-10, batch 128, {n:,} images/epoch, Adam, {where}")
     print(f"  FLOP-limited epoch:            {exact:8.2f} s exact count, {rule:.2f} s at 6 FLOPs/weight/image")
     print(f"  trainer epoch (live metrics):  {real:8.2f} s   ({speed:,.0f} samples/s)")
     print(f"  trainer / FLOP limit:          {real / exact:8.2f}x exact count, {real / rule:.2f}x at 6 FLOPs"
           f"/weight/image  (target <= 1.3x)")
     if not args.skip_dataloader:
-        dl = dataloader_epoch_seconds()
+        dl = dataloader_epoch_seconds(device)
         print(f"  DataLoader, per-sample epoch:  {dl:8.2f} s")
         print(f"  DataLoader / trainer:          {dl / real:8.2f}x  (target >= 2x)")
         dl_only, gather_only = data_path_seconds()
@@ -157,7 +179,7 @@ def main() -> None:
     if not args.skip_default:
         hp = HyperParams.validate()
         t0 = time.perf_counter()
-        t = Trainer(hp, device="cpu")
+        t = Trainer(hp, device=device)
         t.start()
         t.wait()
         s = t.snapshot()
