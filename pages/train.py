@@ -15,6 +15,7 @@ from core.charts import train as charts
 from core.config import LIVE_PARAMS, PARAM, HyperParams, structural_changes
 from core.history import Curves
 from core.registry import Run
+from core.trainer import RunSnapshot
 from pages import shared
 
 STATE_BADGE = {"idle": "⚪ ready", "queued": "⏳ queued", "running": "🟢 running",
@@ -77,42 +78,9 @@ def do_reset(run: Run, hp: HyperParams) -> None:
     shared.set_current_run(reg.create(me, hp))
 
 
-# -- page ---------------------------------------------------------------------------------------------
-
-st.title("📈 Train")
-hp = shared.hyperparams_sidebar()
-run = shared.current_run()
-
-if run is not None and hp is not None:
-    snap = run.trainer.snapshot()
-    if snap.active:   # live knobs go to the running trainer, recorded as markers on the curves
-        for name in LIVE_PARAMS:
-            if PARAM[name].is_shown(hp.to_dict()) and getattr(hp, name) != snap.live[name]:
-                run.trainer.set_live(name, getattr(hp, name))
-    changed = structural_changes(run.trainer.hp, hp)
-    if changed and snap.state != "idle":
-        names = ", ".join(PARAM[c].label.lower() for c in changed)
-        st.info(f"You changed {names}: that needs a new run. The run on screen keeps its "
-                f"settings; press **Reset** (or **Start new run** once it has ended) to train "
-                "with the new ones. Learning rate, momentum and weight decay change live.")
-
-shown_hp = run.trainer.hp if run is not None else hp
-if shown_hp is not None:
-    with st.expander(f"Network: {shared.architecture_caption(shown_hp)}"):
-        st.dataframe(model_lib.summary(shared.meta_model(shown_hp)), hide_index=True,
-                     width="stretch")
-        st.caption("The input (28×28 = 784 pixels) is normalized with the training set's mean "
-                   "and standard deviation inside the model.")
-        st.code(cli_command(shown_hp), language="bash")
-        st.caption("The same run from the command line (prints a JSON summary).")
-
-snap = run.trainer.snapshot() if run is not None else None
-state = snap.state if snap else None
-
-
 # -- controls: rendered with the page; a click reruns the page and forwards intent to core ------
 
-def controls(run: Run | None, snap, hp: HyperParams | None) -> None:
+def controls(run: Run | None, snap: RunSnapshot | None, hp: HyperParams | None) -> None:
     """Buttons, enabled by state. They are outside the live fragment: their state only changes
     when the run's state does, and then the fragment re-renders the whole page."""
     state = snap.state if snap else None
@@ -157,8 +125,8 @@ def compare_options(run: Run) -> dict[str, Run]:
     return {r.id: r for r in shared.registry().runs(shared.owner()) if r.id != run.id}
 
 
-@st.fragment(run_every=1.0 if snap is not None and snap.active else None)
-def live_panel(rendered_state: str | None) -> None:
+def live_panel(rendered_state: str) -> None:
+    """A fragment: re-rendered once a second while the run is active (see the page below)."""
     run = shared.current_run()
     if run is None:
         return
@@ -189,12 +157,42 @@ def live_panel(rendered_state: str | None) -> None:
                     key="curves_chart", config={"displayModeBar": False})
 
 
+# -- page ---------------------------------------------------------------------------------------------
+
+st.title("📈 Train")
+hp = shared.hyperparams_sidebar()
+run = shared.current_run()
+
+if run is not None and hp is not None:
+    snap = run.trainer.snapshot()
+    if snap.active:   # live knobs go to the running trainer, recorded as markers on the curves
+        for name in LIVE_PARAMS:
+            if PARAM[name].is_shown(hp.to_dict()) and getattr(hp, name) != snap.live[name]:
+                run.trainer.set_live(name, getattr(hp, name))
+    changed = structural_changes(run.trainer.hp, hp)
+    if changed and snap.state != "idle":
+        names = ", ".join(PARAM[c].label.lower() for c in changed)
+        st.info(f"You changed {names}: that needs a new run. The run on screen keeps its "
+                f"settings; press **Reset** (or **Start new run** once it has ended) to train "
+                "with the new ones. Learning rate, momentum and weight decay change live.")
+
+shown_hp = run.trainer.hp if run is not None else hp
+if shown_hp is not None:
+    with st.expander(f"Network: {shared.architecture_caption(shown_hp)}"):
+        st.dataframe(model_lib.summary(shared.meta_model(shown_hp)), hide_index=True,
+                     width="stretch")
+        st.caption("The input (28×28 = 784 pixels) is normalized with the training set's mean "
+                   "and standard deviation inside the model.")
+        st.code(cli_command(shown_hp), language="bash")
+        st.caption("The same run from the command line (prints a JSON summary).")
+
+snap = run.trainer.snapshot() if run is not None else None
 controls(run, snap, hp)
 if run is None:
     st.info("Pick a network in the sidebar and press **Start** (or **Step** to train one "
             "mini-batch at a time).")
 else:
-    live_panel(state)
+    st.fragment(live_panel, run_every=1.0 if snap.active else None)(snap.state)
 
     # Chart options (a change reruns the page, and with it the chart).
     others = compare_options(run)
@@ -214,7 +212,7 @@ else:
                              file_name=f"run{run.number}_curves.csv", mime="text/csv")
         d[1].download_button("⬇ Settings (JSON)", json.dumps(run.trainer.hp.to_dict(), indent=2),
                              file_name=f"run{run.number}_settings.json", mime="application/json")
-        if state != "diverged":
+        if snap.state != "diverged":
             buf = io.BytesIO()
             model_lib.save(run.trainer.model_snapshot(), buf, hyperparams=run.trainer.hp.to_dict(),
                            test_accuracy=snap.test_accuracy)
