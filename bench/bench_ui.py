@@ -1,6 +1,6 @@
 """Training speed with the Train page open in Chromium vs. headless, measured in one run.
 
-    python bench/bench_ui.py [--rounds 3]
+    python bench/bench_ui.py [--rounds 5]
 
 The same run (784-1000-100-10, batch 128, 2 epochs) is trained headless with the CLI, then from
 the Train page in a real browser while its charts refresh every second, alternating for
@@ -72,7 +72,7 @@ def browser_speed(page, url: str) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
