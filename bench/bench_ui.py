@@ -16,9 +16,9 @@ import json
 import os
 import re
 import statistics
-import time
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
