@@ -162,9 +162,9 @@ def live_panel(rendered_state: str) -> None:
 st.title("📈 Train")
 hp = shared.hyperparams_sidebar()
 run = shared.current_run()
+snap = run.trainer.snapshot() if run is not None else None
 
 if run is not None and hp is not None:
-    snap = run.trainer.snapshot()
     if snap.active:   # live knobs go to the running trainer, recorded as markers on the curves
         for name in LIVE_PARAMS:
             if PARAM[name].is_shown(hp.to_dict()) and getattr(hp, name) != snap.live[name]:
@@ -186,7 +186,6 @@ if shown_hp is not None:
         st.code(cli_command(shown_hp), language="bash")
         st.caption("The same run from the command line (prints a JSON summary).")
 
-snap = run.trainer.snapshot() if run is not None else None
 controls(run, snap, hp)
 if run is None:
     st.info("Pick a network in the sidebar and press **Start** (or **Step** to train one "
