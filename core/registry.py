@@ -31,6 +31,40 @@ class Run:
     def label(self) -> str:
         return f"#{self.number} · {self.trainer.hp.describe()}"
 
+    # The read interface of core.runs.RunView (see /work/seam.md), so pages can move to it now.
+    @property
+    def hp(self):
+        return self.trainer.hp
+
+    @property
+    def name(self) -> str:
+        return ""
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.trainer.steps_per_epoch
+
+    @property
+    def class_names(self):
+        return self.trainer.dataset.class_names
+
+    @property
+    def val_indices(self):
+        return self.trainer.split.val_idx
+
+    def snapshot(self):
+        return self.trainer.snapshot()
+
+    def curves(self, cursor=(0, 0, 0)):
+        return self.trainer.history.snapshot(cursor)
+
+    def model(self):
+        return self.trainer.model_snapshot()
+
+    def initial_model(self):
+        from . import model as model_lib
+        return model_lib.from_state_dict(self.trainer.model.arch, self.trainer.initial_state_dict())
+
 
 def new_owner_token() -> str:
     return secrets.token_urlsafe(9)
