@@ -65,20 +65,23 @@ class Param:
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
 
+    def to_text(self, value: Any) -> str:
+        """`value` written as text for a URL, a command line or a table: the one spelling, read
+        back exactly by `parse_value` (lr=0.0004 stays 0.0004; `:g` alone would keep 6 digits)."""
+        if self.kind is bool:
+            return "true" if value else "false"
+        if self.kind is float:
+            return float_text(float(value))
+        return str(value)
+
     def is_shown(self, values: Mapping[str, Any]) -> bool:
         return self.shown is None or self.shown(values)
 
 
 PARAMS: tuple[Param, ...] = (
-    # -- data ---------------------------------------------------------------------------------
-    Param("dataset", str, "mnist", "Data set", "MNIST handwritten digits (embedded) or "
-          "Fashion-MNIST clothes (installed separately).", "Data", choices=DATASETS),
-    Param("val_fraction", float, 0.1, "Validation fraction", "Share of the 60,000 training "
-          "images held out (seeded) to measure generalization during training.", "Data",
-          low=0.01, high=0.5, grid=(0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)),
-    Param("subset", int, 0, "Training subset", "Train on only this many images (0 = all). "
-          "Small subsets (e.g. 4,000) make overfitting visible.", "Data", low=0, high=60000,
-          zero_means="all"),
+    # The order is the sidebar's: what a lesson changes first (the network, how it starts, how it
+    # learns) on top; rarely changed knobs and the data below. A parameter whose `shown` reads
+    # another one comes after it (the sidebar decides visibility from the values above).
     # -- network ------------------------------------------------------------------------------
     Param("depth", int, 2, "Hidden layers", "Number of hidden layers. 0 = softmax regression "
           "(a single linear layer, 7,850 parameters).", "Network", low=0, high=MAX_DEPTH),
@@ -90,9 +93,6 @@ PARAMS: tuple[Param, ...] = (
     Param("dropout", float, 0.2, "Dropout", "Probability of zeroing each hidden unit during "
           "training (a regularizer against overfitting).", "Network", low=0.0, high=0.9,
           grid=tuple(round(0.05 * i, 2) for i in range(19)), shown=lambda v: int(v.get("depth", 1) or 0) > 0),
-    Param("batch_norm", bool, False, "Batch norm", "Normalize each hidden layer's "
-          "pre-activations over the mini-batch.", "Network",
-          shown=lambda v: int(v.get("depth", 1) or 0) > 0),
     # -- initialization -----------------------------------------------------------------------
     Param("init", str, "he", "Weight init", "How the weights start. With N(0, σ²) and a deep "
           "net, σ decides whether signals vanish, explode or flow.", "Initialization",
@@ -100,34 +100,47 @@ PARAMS: tuple[Param, ...] = (
     Param("init_sigma", float, 0.1, "Init σ", "Standard deviation of the initial weights "
           "(all layers), log scale.", "Initialization", low=1e-3, high=10.0, log=True, grid=log_grid(1e-3, 10.0),
           shown=lambda v: v.get("init") == "normal"),
-    # -- optimization -------------------------------------------------------------------------
-    Param("optimizer", str, "adam", "Optimizer", "The update rule.", "Optimization",
+    # -- optimizer ----------------------------------------------------------------------------
+    Param("optimizer", str, "adam", "Optimizer", "The update rule.", "Optimizer",
           choices=OPTIMIZERS),
     Param("lr", float, 1e-3, "Learning rate", "Step size of each update; can be changed while "
-          "training.", "Optimization", low=1e-5, high=10.0, log=True, live=True,
+          "training.", "Optimizer", low=1e-5, high=10.0, log=True, live=True,
           grid=log_grid(1e-5, 10.0)),
     Param("momentum", float, 0.9, "Momentum", "How much of the previous update is kept "
-          "; can be changed while training.", "Optimization",
+          "; can be changed while training.", "Optimizer",
           low=0.0, high=0.999, live=True, grid=(0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 0.999),
           shown=lambda v: v.get("optimizer") in ("momentum", "nesterov")),
-    Param("weight_decay", float, 0.0, "Weight decay", "L2 penalty on the weights; can be "
-          "changed while training.", "Optimization", low=0.0, high=0.1, live=True,
-          grid=(0.0, 1e-5, 1e-4, 1e-3, 1e-2, 0.1)),
-    Param("loss", str, "cross_entropy", "Loss", "Cross-entropy on the softmax, or mean squared "
-          "error between the softmax and one-hot targets (learns slower).", "Optimization",
-          choices=LOSSES),
     Param("batch_size", int, 128, "Batch size", "Images per mini-batch (one step).",
-          "Optimization", low=1, high=8192,
+          "Optimizer", low=1, high=8192,
           grid=tuple(2 ** i for i in range(14))),
-    Param("epochs", int, 8, "Epochs", "Passes over the training set.", "Optimization",
+    Param("epochs", int, 8, "Epochs", "Passes over the training set.", "Optimizer",
           low=1, high=200),
+    # -- more: knobs a lesson changes now and then --------------------------------------------
+    Param("weight_decay", float, 0.0, "Weight decay", "L2 penalty on the weights; can be "
+          "changed while training.", "More", low=0.0, high=0.1, live=True,
+          grid=(0.0, 1e-5, 1e-4, 1e-3, 1e-2, 0.1)),
+    Param("batch_norm", bool, False, "Batch norm", "Normalize each hidden layer's "
+          "pre-activations over the mini-batch.", "More",
+          shown=lambda v: int(v.get("depth", 1) or 0) > 0),
+    Param("loss", str, "cross_entropy", "Loss", "Cross-entropy on the softmax, or mean squared "
+          "error between the softmax and one-hot targets (learns slower).", "More",
+          choices=LOSSES),
     Param("early_stopping", bool, False, "Early stopping", "Stop when the validation loss has "
-          "not improved for `patience` epochs and restore the best weights.", "Optimization"),
+          "not improved for `patience` epochs and restore the best weights.", "More"),
     Param("patience", int, 3, "Patience", "Epochs without validation improvement before "
-          "stopping.", "Optimization", low=1, high=50, shown=lambda v: bool(v.get("early_stopping"))),
+          "stopping.", "More", low=1, high=50, shown=lambda v: bool(v.get("early_stopping"))),
     Param("seed", int, 0, "Seed", "Random seed for the split, the init, the batch order and "
-          "dropout: same seed + same settings = same curves (on the CPU).", "Optimization",
+          "dropout: same seed + same settings = same curves (on the CPU).", "More",
           low=0, high=2**31 - 1),
+    # -- data ---------------------------------------------------------------------------------
+    Param("dataset", str, "mnist", "Data set", "MNIST handwritten digits (embedded) or "
+          "Fashion-MNIST clothes (installed separately).", "Data", choices=DATASETS),
+    Param("val_fraction", float, 0.1, "Validation fraction", "Share of the 60,000 training "
+          "images held out (seeded) to measure generalization during training.", "Data",
+          low=0.01, high=0.5, grid=(0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)),
+    Param("subset", int, 0, "Training images", "Train on only this many images (empty or 0 = "
+          "all). Small subsets (e.g. 4,000) make overfitting visible.", "Data", low=0, high=60000,
+          zero_means="all"),
 )
 PARAM = {p.name: p for p in PARAMS}
 GROUPS = tuple(dict.fromkeys(p.group for p in PARAMS))
@@ -142,8 +155,27 @@ class ConfigError(ValueError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
 
 
-def _fmt(x: float) -> str:
-    return f"{x:g}"
+def float_text(x: float) -> str:
+    """The shortest readable text that reads back as exactly `x`: 0.001, 1e-5, 0.0004, 2.5,
+    0.30000000000000004. `:g` when it is exact, else Python's repr (the shortest exact digits)."""
+    text = f"{x:g}"
+    if float(text) != x:
+        text = repr(x)
+    mantissa, e, exponent = text.partition("e")
+    return f"{mantissa}e{int(exponent)}" if e else text   # 1e-05 -> 1e-5
+
+
+_fmt = float_text
+
+
+def format_value(p: Param, value: Any) -> str:
+    """`value` for people (widgets, captions, tables): as `to_text`, but a value with a special
+    meaning says it ("all" for a training subset of 0) and a choice shows its label."""
+    if p.zero_means and value == 0:
+        return p.zero_means
+    if p.choices:
+        return CHOICE_LABELS.get(value, str(value))
+    return p.to_text(value)
 
 
 def parse_value(p: Param, raw: Any) -> Any:
@@ -262,6 +294,20 @@ class HyperParams(_Base):
         act = f" {self.activation}" if self.depth else " (softmax regression)"
         init = f"N(0,{self.init_sigma:g}²)" if self.init == "normal" else self.init
         return f"{arch}{act}, {init} init, {self.optimizer} lr {self.lr:g}, batch {self.batch_size}"
+
+
+def cli_flags(hp: HyperParams) -> list[str]:
+    """The command-line flags that reproduce `hp` with `python -m core.train` (only values that
+    differ from the defaults), as an argument list: `shlex.join(["python", "-m", "core.train",
+    *cli_flags(hp)])` is the line to show."""
+    out: list[str] = []
+    for name, value in hp.non_defaults().items():
+        p = PARAM[name]
+        if p.kind is bool:
+            out.append(p.flag if value else "--no-" + p.flag[2:])
+        else:
+            out += [p.flag, p.to_text(value)]
+    return out
 
 
 def structural_changes(a: HyperParams, b: HyperParams) -> list[str]:

@@ -1,6 +1,7 @@
 """The MLP: shapes, parameter counts, activations, initialization, checkpoints."""
 import io
 import math
+import pickle
 
 import pytest
 import torch
@@ -34,21 +35,30 @@ def test_batch_norm_and_dropout_layers_are_added():
     assert names == ["Linear", "BatchNorm1d", "ReLU", "Dropout"]
 
 
+# Each init's σ per layer of 784-500-300-10, written out independently of core.model:
+# (fan_in, fan_out) = (784, 500), (500, 300), (300, 10).
+LAYERS = [(784, 500), (500, 300), (300, 10)]
+EXPECTED_SIGMA = {
+    "he": [math.sqrt(2 / fi) for fi, _ in LAYERS],                 # He et al. 2015
+    "xavier": [math.sqrt(2 / (fi + fo)) for fi, fo in LAYERS],     # Glorot & Bengio 2010
+    "normal": [0.37] * 3,                                          # the user's σ
+    "pytorch": [(1 / math.sqrt(fi)) / math.sqrt(3) for fi, _ in LAYERS],  # U(±1/√fan_in): b/√3
+}
+
+
 @pytest.mark.parametrize("init", ["he", "xavier", "normal", "pytorch"])
 def test_each_init_has_the_requested_std(init):
     hp = HyperParams.validate(depth=2, width="500,300", init=init, init_sigma=0.37)
     m = model.build(hp, 0, 1, torch.Generator().manual_seed(1))
-    expected = model.sigmas_for(hp)
+    expected = EXPECTED_SIGMA[init]
+    assert model.sigmas_for(hp) == pytest.approx(expected, rel=1e-12)
     for layer, sigma in zip(m.linears(), expected):
         assert layer.weight.std().item() == pytest.approx(sigma, rel=0.03)
         assert layer.weight.mean().item() == pytest.approx(0, abs=sigma * 0.03)
         if init != "pytorch":
             assert torch.all(layer.bias == 0)
-    fan_ins = [784, 500, 300]
-    if init == "he":
-        assert expected == pytest.approx([math.sqrt(2 / f) for f in fan_ins])
-    if init == "normal":
-        assert expected == [0.37] * 3
+    if init == "xavier":   # the three layers' σ are 0.0395, 0.0500, 0.0803
+        assert [round(s, 4) for s in expected] == [0.0395, 0.05, 0.0803]
 
 
 REFERENCE = {"relu": F.relu, "leaky_relu": lambda x: F.leaky_relu(x, 0.01), "elu": F.elu,
@@ -91,6 +101,33 @@ def test_checkpoint_roundtrip_with_weights_only():
     loaded, meta = model.load(buf)
     x = torch.rand(4, 784)
     assert torch.allclose(loaded(x), m.eval()(x)) and meta["test_accuracy"] == 0.9
+
+
+class _Hostile:
+    """What an attacker would put in a checkpoint: unpickling it calls open(path, "w")."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_hostile_checkpoint_is_refused_and_runs_no_code(tmp_path):
+    """A weights file is user-supplied data (an upload, a copied ledger): loading it must never
+    unpickle objects, which can run any code (torch.load with weights_only=False would)."""
+    evidence = tmp_path / "code-ran"
+    path = tmp_path / "evil.pt"
+    m = build(depth=1, width="4")
+    torch.save({"arch": m.arch.to_dict(), "state_dict": m.state_dict(),
+                "meta": {"note": _Hostile(evidence)}}, path)
+    assert not evidence.exists()
+    with pytest.raises(pickle.UnpicklingError, match="[Ww]eights only load failed"):
+        model.load(path)
+    assert not evidence.exists()
+    # the file really is hostile: a plain unpickling runs its code
+    torch.load(path, weights_only=False)
+    assert evidence.exists()
 
 
 @pytest.mark.parametrize("keep", [0.5, 0.8, 0.95])
