@@ -4,21 +4,20 @@ Why a thread and not a process: the data set tensors (190 MB for MNIST) are shar
 without a copy, pages can read the newest weights directly (Draw, Look inside), and torch releases
 the GIL inside its kernels, so the Streamlit server stays responsive while a run trains.
 
-States:  idle ─start─► running ⇄ paused ─► finished | stopped | diverged | failed
-         (a run waits as "queued" while every training slot of the process is taken)
-
-Control methods (start, pause, resume, step_once, stop, set_live) only set flags under a lock and
-wake the thread; the thread applies them between two mini-batches, so the model and optimizer are
-only ever touched by the training thread. Readers use `snapshot()` (numbers) and `history`
-(curves) or `model_snapshot()` (a CPU copy of the weights).
-
-The hot loop keeps everything on the device: per-step losses and correct counts stay tensors and
-are read back together every FLUSH_STEPS steps (one device sync instead of one per step).
+The trainer is the step loop and nothing else; its neighbours each have one job:
+- core.control: the commands (pause, resume, step, stop, live changes, the training slot) and the
+  run's state and clock; applied between two mini-batches, so only the training thread ever
+  touches the model and the optimizer;
+- core.metrics: per-step losses kept on the device and published in batches, divergence;
+- core.checkpoint: what a checkpoint holds; the trainer hands one to its sink at every epoch end,
+  every CHECKPOINT_SECONDS, on pause and on stop, and continues from one exactly.
+Readers use `snapshot()` (numbers), `history` (curves) and `model_snapshot()` (a CPU copy).
 """
 from __future__ import annotations
 
 import copy
 import ctypes
+import dataclasses
 import logging
 import math
 import os
@@ -31,17 +30,17 @@ import torch
 import torch._dynamo  # noqa: F401  the first optimizer imports it (~1 s): do it at start-up, not on the first click on Start
 import torch.nn.functional as F
 
+from . import checkpoint as ckpt
 from . import data, model as model_lib
 from .config import LIVE_PARAMS, HyperParams
+from .control import JUST_PAUSED, STOP, Control
 from .history import History
+from .metrics import LN10, StepMetrics
+from .settings import Limits
+from .states import (ACTIVE_STATES, DIVERGED, ENDED_STATES, FAILED, FINISHED, IDLE,  # noqa: F401
+                     PAUSED, QUEUED, RUNNING, STOPPED)
 
 log = logging.getLogger(__name__)
-
-IDLE, QUEUED, RUNNING, PAUSED = "idle", "queued", "running", "paused"
-FINISHED, STOPPED, DIVERGED, FAILED = "finished", "stopped", "diverged", "failed"
-ACTIVE_STATES = (QUEUED, RUNNING, PAUSED)
-ENDED_STATES = (FINISHED, STOPPED, DIVERGED, FAILED)
-
 
 def pick_device() -> torch.device:
     """cuda or mps when present, else the CPU ($MNIST_PLAYGROUND_DEVICE overrides)."""
@@ -65,9 +64,9 @@ _CORES = os.cpu_count() or 1
 
 
 def torch_threads() -> int:
-    """torch's intra-op threads per training thread ($MNIST_PLAYGROUND_THREADS; default: 1 or 2,
-    leaving a core free). Set in the training thread itself: the setting is per OS thread."""
-    return max(1, int(os.environ.get("MNIST_PLAYGROUND_THREADS") or min(2, _CORES - 1)))
+    """torch's intra-op threads per training thread, from the operator's settings (default: 1 or
+    2, leaving a core to the web server). Set in the training thread itself: it is per OS thread."""
+    return Limits.from_env().threads_per_run
 
 
 def keep_freed_memory_for_reuse() -> bool:
@@ -85,10 +84,6 @@ def keep_freed_memory_for_reuse() -> bool:
         return False
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     return bool(mallopt(M_TRIM_THRESHOLD, 64 << 20)) and bool(mallopt(M_MMAP_THRESHOLD, 16 << 20))
-
-
-MAX_CONCURRENT = int(os.environ.get("MNIST_PLAYGROUND_MAX_RUNS") or max(1, (_CORES - 1) // torch_threads()))
-_slots = threading.Semaphore(MAX_CONCURRENT)
 
 
 def loss_function(name: str):
@@ -135,7 +130,7 @@ class RunSnapshot:
     epoch: float                 # fractional: 1.5 = half-way through the second epoch
     epochs: int
     samples_per_second: float
-    elapsed: float               # seconds spent training (pauses excluded)
+    elapsed: float               # seconds spent training (pauses and queueing excluded)
     eta: float | None            # seconds left at the current speed
     live: dict                   # the current lr / momentum / weight_decay
     train_loss: float | None     # mean loss of the last flushed steps
@@ -146,6 +141,9 @@ class RunSnapshot:
     test_accuracy: float | None
     test_loss: float | None
     device: str
+    weights_version: int = 0     # changes whenever the weights do (a step, early stopping's restore)
+    queue_position: int | None = None   # 1 = next to get a training slot (set by the run service)
+    queue_wait: float | None = None     # estimated seconds until then
 
     @property
     def active(self) -> bool:
@@ -155,18 +153,28 @@ class RunSnapshot:
     def ended(self) -> bool:
         return self.state in ENDED_STATES
 
+    def replace(self, **changes) -> "RunSnapshot":
+        return dataclasses.replace(self, **changes)
+
 
 class Trainer:
     VAL_POINTS_PER_EPOCH = 5     # validation points per epoch (the last one on the full set)
     VAL_SAMPLE = 2000            # size of the fixed validation sample used within an epoch
-    FLUSH_STEPS = 32             # publish step metrics (one device sync) at least this often
-    FLUSH_SECONDS = 0.2          # ... and at least this often in time
+    STEP0_FLOPS = 4e9            # the untrained network's point is measured on at most this much work
+    CHECKPOINT_SECONDS = 60.0    # a checkpoint at least this often within a long epoch
 
     def __init__(self, hp: HyperParams, device: torch.device | str | None = None,
-                 run_id: str | None = None):
+                 run_id: str | None = None, *, control: Control | None = None,
+                 history: History | None = None, sink: ckpt.Sink | None = None,
+                 resume: dict | None = None, threads: int | None = None):
         self.id = run_id or secrets.token_urlsafe(6)
         self.hp = hp
         self.device = torch.device(device) if device else pick_device()
+        self.threads = threads or torch_threads()
+        self.ctl = control or Control()
+        self.history = history or History()
+        self.metrics = StepMetrics(self.history)
+        self._sink = sink
         self.dataset = data.load(hp.dataset, self.device)
         self.split = data.split(len(self.dataset.train_x), hp.val_fraction, hp.subset, hp.seed,
                                 self.device)
@@ -182,7 +190,7 @@ class Trainer:
         self._init_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
         self.optimizer = make_optimizer(hp, self.model.parameters())
         self.loss_fn = loss_function(hp.loss)
-        self.history = History()
+        self.live = {name: getattr(hp, name) for name in LIVE_PARAMS}
 
         n_train = len(self.split.train_idx)
         self.steps_per_epoch = math.ceil(n_train / hp.batch_size)
@@ -192,84 +200,80 @@ class Trainer:
         sample = self.split.val_idx[: self.VAL_SAMPLE]
         self._val_x, self._val_y = self.dataset.train_x[sample], self.dataset.train_y[sample]
 
-        # Shared between threads: guarded by _ctl (flags, counters) and _model_lock (weights).
-        self._ctl = threading.Condition()
-        self._model_lock = threading.Lock()
-        self._state, self._reason = IDLE, ""
-        self._paused = False
-        self._step_budget = 0          # single steps requested while paused
-        self._stop_requested = False
-        self._live_requests: dict[str, float] = {}
-        self.live = {name: getattr(hp, name) for name in LIVE_PARAMS}
-        self._step = 0
-        self._samples = 0
-        self._active_seconds = 0.0
-        self._run_started: float | None = None
-        self._last_train_loss: float | None = None
+        # Where the run is: epoch (1-based), the next batch in it and the epoch's batch order.
+        self._epoch, self._batch, self._order = 1, 0, None
+        self._step = self._samples = 0
+        self._version = 0
         self._val: tuple[float, float] | None = None
         self._best: tuple[float, float, int] | None = None   # (val loss, val acc, epoch)
+        self._best_state: dict | None = None
+        self._bad_epochs = 0
         self._test: tuple[float, float] | None = None
-        self._holds_slot = False
+        self._model_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._snap: tuple[int, model_lib.MLP] | None = None
-        self._pending: list[tuple[torch.Tensor, torch.Tensor, int]] = []
+        self._last_checkpoint = time.monotonic()
         self.epoch_end_seconds: list[float] = []   # training clock at each epoch's end (benchmarks)
-        self._last_flush = time.monotonic()
+        if resume is not None:
+            self._restore(resume)
 
     # -- control (any thread) -------------------------------------------------------------------
 
     def start(self) -> bool:
         """Start training in the background. Returns False (and does nothing) unless idle, so
         a double click cannot start a second thread."""
-        with self._ctl:
-            if self._thread is not None or self._state != IDLE:
+        with self.ctl.cond:
+            if self._thread is not None or not self.ctl.begin():
                 return False
-            self._state, self._reason = QUEUED, "starting"
             self._thread = threading.Thread(target=self._run, name=f"trainer-{self.id}", daemon=True)
             self._thread.start()
             return True
 
-    def pause(self) -> None:
-        with self._ctl:
-            if self._state in ACTIVE_STATES:
-                self._paused = True
-                self._ctl.notify_all()
+    def pause(self, reason: str = "") -> None:
+        self.ctl.pause(reason)
 
     def resume(self) -> None:
-        with self._ctl:
-            self._paused = False
-            self._ctl.notify_all()
+        self.ctl.resume()
 
-    def step_once(self) -> None:
-        """Train exactly one mini-batch, then stay paused (starts a paused run if idle)."""
-        with self._ctl:
-            if self._state in ENDED_STATES:
-                return
-            self._paused = True
-            self._step_budget += 1
-            self._ctl.notify_all()
+    def step_once(self) -> bool:
+        """Train exactly one mini-batch, then stay paused (starts a paused run if idle).
+        False (nothing happens) once the run has ended."""
+        if not self.ctl.step_once():
+            return False
         self.start()
+        return True
 
-    def stop(self) -> None:
-        with self._ctl:
-            self._stop_requested = True
-            if self._state == IDLE:
-                self._state, self._reason = STOPPED, "stopped before it started"
-            self._ctl.notify_all()
+    def stop(self, reason: str = "") -> None:
+        self.ctl.stop(reason)
 
     def set_live(self, name: str, value: float) -> None:
         """Change lr, momentum or weight_decay; applied before the next mini-batch and recorded
         as an event on the curves."""
         if name not in LIVE_PARAMS:
             raise ValueError(f"{name} cannot change during a run: start a new run")
-        with self._ctl:
-            if self._live_requests.get(name, self.live[name]) == value:
+        with self.ctl.cond:
+            pending = self.ctl.pending_live(name)
+            if (pending if pending is not None else self.live[name]) == value:
                 return
-            if self._state == IDLE:       # nothing trained yet: just change the optimizer
-                self._apply_live(name, value)
+            if self.ctl.state == IDLE:       # nothing trained yet: just change the optimizer
+                self._apply_live({name: value}, record=False)
             else:
-                self._live_requests[name] = value
-                self._ctl.notify_all()
+                self.ctl.request_live(name, value)
+
+    # the training slot, granted by the run service's scheduler
+    def grant(self) -> None:
+        self.ctl.grant()
+
+    def revoke(self) -> None:
+        self.ctl.revoke()
+
+    @property
+    def wants_slot(self) -> bool:
+        return self.ctl.wants_slot
+
+    @property
+    def holds_slot(self) -> bool:
+        return self.ctl.granted
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the run has ended (True) or the timeout passed (False). For CLI/tests."""
@@ -280,35 +284,33 @@ class Trainer:
     # -- reading (any thread) -------------------------------------------------------------------
 
     def snapshot(self) -> RunSnapshot:
-        with self._ctl:
-            elapsed = self._clock()
+        elapsed = self.ctl.elapsed()
+        with self.ctl.cond:
+            state = self.ctl.state
             speed = self._samples / elapsed if elapsed > 0 else 0.0
             steps_per_s = self._step / elapsed if elapsed > 0 else 0.0
-            eta = (self.total_steps - self._step) / steps_per_s if steps_per_s and self._state in ACTIVE_STATES else None
+            eta = ((self.total_steps - self._step) / steps_per_s
+                   if steps_per_s and state in ACTIVE_STATES else None)
             return RunSnapshot(
-                state=self._state, reason=self._reason, step=self._step,
+                state=state, reason=self.ctl.reason, step=self._step,
                 total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
                 epoch=self._step / self.steps_per_epoch, epochs=self.hp.epochs,
                 samples_per_second=speed, elapsed=elapsed, eta=eta, live=dict(self.live),
-                train_loss=self._last_train_loss,
+                train_loss=self.metrics.mean_loss,
                 val_loss=self._val[0] if self._val else None,
                 val_accuracy=self._val[1] if self._val else None,
                 best_val_accuracy=self._best[1] if self._best else None,
                 best_val_epoch=self._best[2] if self._best else None,
                 test_accuracy=self._test[1] if self._test else None,
                 test_loss=self._test[0] if self._test else None,
-                device=str(self.device))
-
-    def _clock(self) -> float:
-        """Seconds spent training so far, pauses excluded (call with _ctl held)."""
-        return self._active_seconds + (time.monotonic() - self._run_started if self._run_started else 0.0)
+                device=str(self.device), weights_version=self._version)
 
     def model_snapshot(self) -> model_lib.MLP:
         """A private CPU copy (eval mode) of the newest weights; the CPU copy is made at most
-        once per training step, and each caller gets its own module to use freely."""
+        once per weights version, and each caller gets its own module to use freely."""
         with self._model_lock:
-            if self._snap is None or self._snap[0] != self._step:
-                self._snap = (self._step, model_lib.from_state_dict(self.model.arch, self.model.state_dict()))
+            if self._snap is None or self._snap[0] != self._version:
+                self._snap = (self._version, model_lib.from_state_dict(self.model.arch, self.model.state_dict()))
             return copy.deepcopy(self._snap[1])
 
     def initial_state_dict(self) -> dict[str, torch.Tensor]:
@@ -319,27 +321,35 @@ class Trainer:
 
     def _run(self) -> None:
         try:
-            torch.set_num_threads(torch_threads())
+            torch.set_num_threads(self.threads)
             keep_freed_memory_for_reuse()
+            if self._step == 0:
+                self._untrained_point()
             self._train()
         except Exception as e:  # the page must show it; the app must keep working
             log.exception("run %s failed", self.id)
-            self._end(FAILED, f"training failed: {type(e).__name__}: {e}")
-        finally:
-            self._release_slot()
+            self.ctl.end(FAILED, f"training failed: {type(e).__name__}: {e}")
+
+    def _untrained_point(self) -> None:
+        """Step 0: the untrained network's loss and accuracy, measured before the first step so
+        a curve appears at once (on a sample sized to cost ~tens of ms, whatever the width)."""
+        flops = 2 * model_lib.count_parameters(self.model)
+        n = int(min(len(self._val_x), max(64, self.STEP0_FLOPS / max(flops, 1))))
+        loss, acc = self._evaluate(self._val_x[:n], self._val_y[:n])
+        self.metrics.initial_loss = loss
+        self.history.add_validation(0, loss, acc, False)
 
     def _train(self) -> None:
         hp, X, Y = self.hp, self.dataset.train_x, self.dataset.train_y
-        train_idx, B = self.split.train_idx, hp.batch_size
-        model, opt = self.model, self.optimizer
-        bad_epochs = 0
+        train_idx, B, model, opt = self.split.train_idx, hp.batch_size, self.model, self.optimizer
         model.train()
-        for epoch in range(1, hp.epochs + 1):
-            order = train_idx[torch.randperm(len(train_idx), generator=self._gen, device=self.device)]
-            for b in range(self.steps_per_epoch):
-                if not self._between_steps():
+        while self._epoch <= hp.epochs:
+            if self._order is None:
+                self._order = train_idx[torch.randperm(len(train_idx), generator=self._gen, device=self.device)]
+            while self._batch < self.steps_per_epoch:
+                if not self._next_command():
                     return
-                idx = order[b * B:(b + 1) * B]
+                idx = self._order[self._batch * B:(self._batch + 1) * B]
                 x, y = X[idx], Y[idx]
                 with self._model_lock:   # (the model is in train mode: _evaluate restores it)
                     logits = model(x)
@@ -348,116 +358,104 @@ class Trainer:
                     loss.backward()
                     opt.step()
                     self._step += 1
-                self._pending.append((loss.detach(), (logits.detach().argmax(1) == y).sum(), len(y)))
+                    self._version += 1
+                self._batch += 1
+                self.metrics.add(loss, (logits.detach().argmax(1) == y).sum(), len(y))
                 self._samples += len(y)
-                if (len(self._pending) >= self.FLUSH_STEPS or self._paused
-                        or time.monotonic() - self._last_flush > self.FLUSH_SECONDS):
+                if self.metrics.due() or self.ctl.wants_slot is False:
                     if not self._flush():
                         return
-                if b + 1 in self._val_at:
+                    if time.monotonic() - self._last_checkpoint > self.CHECKPOINT_SECONDS:
+                        self._save_checkpoint()
+                if self._batch in self._val_at:
                     if not self._flush():
                         return
                     self._validate(self._val_x, self._val_y, full=False)
             if not self._flush():
                 return
-            val_loss, val_acc = self._validate(X[self.split.val_idx], Y[self.split.val_idx], full=True)
-            with self._ctl:
-                self.epoch_end_seconds.append(self._clock())
-            if self._best is None or val_loss < self._best[0] - 1e-4:
-                self._best = (val_loss, val_acc, epoch)
-                if hp.early_stopping:
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                bad_epochs = 0
-            else:
-                bad_epochs += 1
-            if hp.early_stopping and bad_epochs >= hp.patience and epoch < hp.epochs:
-                with self._model_lock:
-                    model.load_state_dict(best_state)
-                    self._snap = None
-                why = (f"early stopping after epoch {epoch}: the validation loss has not improved "
-                       f"for {hp.patience} epoch{'s' if hp.patience > 1 else ''}; restored the "
-                       f"weights of epoch {self._best[2]} (validation accuracy {self._best[1]:.2%})")
-                self.history.add_event(self._step, "early_stop", why)
-                self._finish_with_test(why)
+            if not self._epoch_end():
                 return
         self._finish_with_test(f"trained {hp.epochs} epoch{'s' if hp.epochs > 1 else ''}")
 
-    def _between_steps(self) -> bool:
-        """Apply pending commands; wait while paused or queued. False means: stop now."""
-        with self._ctl:
-            while True:
-                for name, value in self._live_requests.items():
-                    self._apply_live(name, value, record=True)
-                self._live_requests.clear()
-                if self._stop_requested:
-                    self._stop_clock()
-                    break
-                if self._paused and self._step_budget == 0:
-                    if self._state != PAUSED:
-                        self._stop_clock()
-                        self._state = PAUSED
-                        self._release_slot()
-                    self._ctl.wait(0.5)
-                    continue
-                if not self._holds_slot:
-                    if not _slots.acquire(blocking=False):
-                        self._state = QUEUED
-                        self._reason = (f"waiting: {MAX_CONCURRENT} run"
-                                        f"{'s are' if MAX_CONCURRENT > 1 else ' is'} training on "
-                                        "this server; this one starts when a slot frees up")
-                        self._ctl.wait(0.25)
-                        continue
-                    self._holds_slot = True
-                if self._step_budget:
-                    self._step_budget -= 1
-                self._state, self._reason = RUNNING, ""
-                if self._run_started is None:
-                    self._run_started = time.monotonic()
-                return True
-        self._flush()
-        self._end(STOPPED, f"stopped by the user at step {self._step}")
-        return False
-
-    def _apply_live(self, name: str, value: float, record: bool = False) -> None:
-        old = self.live[name]
-        for group in self.optimizer.param_groups:
-            if name in group and (name != "momentum" or self.hp.optimizer in ("momentum", "nesterov")):
-                group[name] = value
-        self.live[name] = value
-        if record and old != value:
-            self.history.add_event(self._step, name, f"{name} {old:g} → {value:g}")
-
-    def _flush(self) -> bool:
-        """Publish the pending step metrics (one device sync). False if the loss is not finite."""
-        self._last_flush = time.monotonic()
-        if not self._pending:
-            return True
-        losses = torch.stack([p[0] for p in self._pending]).tolist()
-        correct = torch.stack([p[1] for p in self._pending]).tolist()
-        sizes = [p[2] for p in self._pending]
-        first = self._step - len(losses) + 1
-        self._pending.clear()
-        bad = next((i for i, v in enumerate(losses) if not math.isfinite(v)), None)
-        n = len(losses) if bad is None else bad
-        self.history.add_steps(list(range(first, first + n)), losses[:n],
-                               [c / s for c, s in zip(correct[:n], sizes[:n])])
-        if n:
-            with self._ctl:
-                self._last_train_loss = sum(losses[:n]) / n
-        if bad is not None:
-            self._end(DIVERGED, self._divergence_message(first + bad, losses[bad]))
+    def _epoch_end(self) -> bool:
+        """Validate on the whole validation set, keep the best, checkpoint; False when early
+        stopping ended the run."""
+        hp, epoch = self.hp, self._epoch
+        val_loss, val_acc = self._validate(self.dataset.train_x[self.split.val_idx],
+                                           self.dataset.train_y[self.split.val_idx], full=True)
+        self.epoch_end_seconds.append(self.ctl.elapsed())
+        improved = self._best is None or val_loss < self._best[0] - 1e-4
+        with self.ctl.cond:
+            if improved:
+                self._best = (val_loss, val_acc, epoch)
+            self._epoch, self._batch, self._order = epoch + 1, 0, None
+        self._bad_epochs = 0 if improved else self._bad_epochs + 1
+        if improved and hp.early_stopping:
+            self._best_state = ckpt.cpu(self.model.state_dict())
+            if self._sink:
+                self._sink(ckpt.BEST, {"format": ckpt.FORMAT, "config": hp.to_dict(), "epoch": epoch,
+                                       "model": self._best_state})
+        if hp.early_stopping and self._bad_epochs >= hp.patience and epoch < hp.epochs:
+            with self._model_lock:
+                self.model.load_state_dict(self._best_state)
+                self._version += 1
+            why = (f"early stopping after epoch {epoch}: the validation loss has not improved "
+                   f"for {hp.patience} epoch{'s' if hp.patience > 1 else ''}; restored the "
+                   f"weights of epoch {self._best[2]} (validation accuracy {self._best[1]:.2%})")
+            self.history.add_event(self._step, "early_stop", why)
+            self._finish_with_test(why)
             return False
+        self._save_checkpoint()
         return True
+
+    def _next_command(self) -> bool:
+        """Wait for the go-ahead to train the next mini-batch; False means: stop now."""
+        while True:
+            command = self.ctl.next_command(lambda changes: self._apply_live(changes, record=True))
+            if command == JUST_PAUSED:
+                self._flush(final=True)
+                self._save_checkpoint()
+                continue
+            if command == STOP:
+                self._flush(final=True)
+                self._save_checkpoint()
+                reason = self.ctl.stop_reason or "stopped by the user"
+                self._end(STOPPED, f"{reason} at step {self._step:,}")
+                return False
+            return True
+
+    def _apply_live(self, changes: dict[str, float], record: bool) -> None:
+        for name, value in changes.items():
+            old = self.live[name]
+            for group in self.optimizer.param_groups:
+                if name in group and (name != "momentum" or self.hp.optimizer in ("momentum", "nesterov")):
+                    group[name] = value
+            self.live[name] = value
+            if record and old != value:
+                self.history.add_event(self._step, name, f"{name} {old:g} → {value:g}")
+
+    def _flush(self, final: bool = False) -> bool:
+        """Publish the pending step metrics (one device sync). False if the run diverged."""
+        bad = self.metrics.flush(self._step)
+        if bad is None:
+            return True
+        if not final:
+            self._end(DIVERGED, self._divergence_message(*bad))
+        return False
 
     def _divergence_message(self, step: int, value: float) -> str:
         hp = self.hp
-        what = "NaN" if math.isnan(value) else "infinite"
+        if math.isfinite(value):
+            what = (f"grew to {value:.3g}, past {self.metrics.bound():.3g} (the limit is 100× its "
+                    f"value at initialization, at most 10⁴; a random guess scores ln 10 ≈ {LN10:.2f})")
+        else:
+            what = f"became {'NaN' if math.isnan(value) else 'infinite'}"
         causes = [f"the learning rate {self.live['lr']:g} is too high for this network"]
         if hp.init == "normal" and hp.init_sigma >= 1:
             causes.append(f"init σ = {hp.init_sigma:g} makes the activations explode "
                           f"(He init would use σ ≈ {model_lib.sigmas_for(hp.replace(init='he'))[0]:.3g} for layer 1)"
                           if hp.depth else f"init σ = {hp.init_sigma:g} makes the logits huge")
-        return (f"The loss became {what} at step {step} (epoch {step / self.steps_per_epoch:.2f}): "
+        return (f"The loss {what} at step {step:,} (epoch {step / self.steps_per_epoch:.2f}): "
                 f"{', or '.join(causes)}. Try a 10x smaller learning rate"
                 f"{' or a smaller σ' if len(causes) > 1 else ''}.")
 
@@ -467,41 +465,79 @@ class Trainer:
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         with self._model_lock:
             self.model.eval()
-            for i in range(0, len(x), chunk):
-                logits = self.model(x[i:i + chunk])
-                loss += self.loss_fn(logits, y[i:i + chunk], reduction="sum")
-                correct += (logits.argmax(1) == y[i:i + chunk]).sum()
-            self.model.train()
+            try:
+                for i in range(0, len(x), chunk):
+                    logits = self.model(x[i:i + chunk])
+                    loss += self.loss_fn(logits, y[i:i + chunk], reduction="sum")
+                    correct += (logits.argmax(1) == y[i:i + chunk]).sum()
+            finally:
+                self.model.train()
         return loss.item() / len(x), correct.item() / len(x)
 
     def _validate(self, x: torch.Tensor, y: torch.Tensor, full: bool) -> tuple[float, float]:
         loss, acc = self._evaluate(x, y)
         self.history.add_validation(self._step, loss, acc, full)
         if full:
-            with self._ctl:
+            with self.ctl.cond:
                 self._val = (loss, acc)
         return loss, acc
 
     def _finish_with_test(self, why: str) -> None:
         test = self._evaluate(self.dataset.test_x, self.dataset.test_y)
-        with self._ctl:
+        with self.ctl.cond:
             self._test = test
+        self._save_checkpoint()
         self._end(FINISHED, f"{why}; test accuracy {test[1]:.2%} on the 10,000 test images")
 
     def _end(self, state: str, reason: str) -> None:
-        with self._ctl:
-            self._stop_clock()
-            self._state, self._reason = state, reason
-            self._ctl.notify_all()
+        self.ctl.end(state, reason)
         if state in (FINISHED, STOPPED, DIVERGED):
-            self.optimizer.state.clear()  # a run never trains again: free Adam's moments
+            self.optimizer.state.clear()  # a run only trains again from its checkpoint: free Adam's moments
 
-    def _stop_clock(self) -> None:
-        if self._run_started is not None:
-            self._active_seconds += time.monotonic() - self._run_started
-            self._run_started = None
+    # -- checkpoints ----------------------------------------------------------------------------
 
-    def _release_slot(self) -> None:
-        if self._holds_slot:
-            self._holds_slot = False
-            _slots.release()
+    def checkpoint_state(self) -> dict:
+        """Everything needed to continue exactly from here (training thread, between steps)."""
+        with self.ctl.cond:
+            counters = {"step": self._step, "samples": self._samples, "version": self._version,
+                        "elapsed": self.ctl.elapsed(), "bad_epochs": self._bad_epochs,
+                        "val": list(self._val) if self._val else None,
+                        "best": list(self._best) if self._best else None,
+                        "test": list(self._test) if self._test else None,
+                        "initial_loss": self.metrics.initial_loss,
+                        "epoch_end_seconds": list(self.epoch_end_seconds)}
+        return {"format": ckpt.FORMAT, "config": self.hp.to_dict(), "live": dict(self.live),
+                "epoch": self._epoch, "batch": self._batch,
+                "order": self._order.cpu() if self._order is not None else None,
+                "generator": self._gen.get_state(), "counters": counters,
+                "model": ckpt.cpu(self.model.state_dict()),
+                "optimizer": ckpt.cpu(self.optimizer.state_dict()),
+                "best_model": self._best_state}
+
+    def _save_checkpoint(self) -> None:
+        self._last_checkpoint = time.monotonic()
+        if self._sink is not None:
+            try:
+                self._sink(ckpt.CHECKPOINT, self.checkpoint_state())
+            except OSError as e:   # a full disk must not end the run
+                log.warning("run %s: checkpoint not written: %s", self.id, e)
+                self.history.add_event(self._step, "warning", f"checkpoint not written: {e}")
+
+    def _restore(self, state: dict) -> None:
+        ckpt.check(state, self.hp.to_dict())
+        c = state["counters"]
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self._apply_live(state.get("live", {}), record=False)
+        self._gen.set_state(state["generator"])
+        self._epoch, self._batch = state["epoch"], state["batch"]
+        self._order = state["order"].to(self.device) if state["order"] is not None else None
+        self._step, self._samples, self._version = c["step"], c["samples"], c["version"] + 1
+        self._bad_epochs = c["bad_epochs"]
+        self._val = tuple(c["val"]) if c["val"] else None
+        self._best = tuple(c["best"]) if c["best"] else None
+        self._test = tuple(c["test"]) if c["test"] else None
+        self._best_state = state.get("best_model")
+        self.metrics.initial_loss = c.get("initial_loss")
+        self.epoch_end_seconds = list(c.get("epoch_end_seconds", []))
+        self.ctl.set_elapsed(c["elapsed"])

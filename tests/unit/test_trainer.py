@@ -13,8 +13,9 @@ from core.trainer import Trainer
 SMALL = dict(subset=2000, depth=1, width="32", epochs=2, batch_size=100, dropout=0)
 
 
-def make(**kw) -> Trainer:
-    return Trainer(HyperParams.validate(**{**SMALL, **kw}), device="cpu")
+def make(control=None, sink=None, resume=None, **kw) -> Trainer:
+    return Trainer(HyperParams.validate(**{**SMALL, **kw}), device="cpu", control=control,
+                   sink=sink, resume=resume)
 
 
 def wait_until(cond, timeout=30.0):
@@ -79,7 +80,7 @@ def test_divergence_is_detected_and_explained():
     assert t.wait(30)
     s = t.snapshot()
     assert s.state == "diverged"
-    assert "at step" in s.reason and ("NaN" in s.reason or "infinite" in s.reason)
+    assert "at step" in s.reason and "grew to" in s.reason and "smaller σ" in s.reason
     assert "learning rate 5" in s.reason and "σ = 10" in s.reason
     c, _ = t.history.snapshot()
     assert all(math.isfinite(v) for v in c.loss)              # only finite points are plotted
@@ -164,19 +165,19 @@ def test_model_snapshot_is_a_private_copy():
     assert torch.equal(t.initial_state_dict()["out.weight"], b.out.weight)
 
 
-def test_runs_wait_for_a_free_slot(monkeypatch):
-    monkeypatch.setattr(trainer_mod, "_slots", threading.Semaphore(1))
-    monkeypatch.setattr(trainer_mod, "MAX_CONCURRENT", 1)
-    a, b = make(epochs=200), make(epochs=1)
-    a.start()
-    wait_until(lambda: a.snapshot().state == "running")
-    b.start()
-    wait_until(lambda: "slot" in b.snapshot().reason)
-    assert b.snapshot().state == "queued" and b.snapshot().step == 0
-    a.pause()                                   # a paused run gives its slot away
-    assert b.wait(60) and b.snapshot().state == "finished"
-    a.stop()
-    a.wait(5)
+def test_a_run_without_a_slot_waits_queued_with_its_untrained_point_then_trains_once_granted():
+    from core.control import Control
+    t = make(epochs=1, control=Control(granted=False))
+    t.start()
+    wait_until(lambda: t.history.cursor()[1] == 1)          # step 0 is measured before the slot
+    s = t.snapshot()
+    assert s.state == "queued" and s.step == 0 and "slot" in s.reason
+    c, _ = t.history.snapshot()
+    assert c.val_step == [0] and 0.0 <= c.val_acc[0] <= 0.3   # an untrained net is near chance
+    time.sleep(0.3)
+    assert t.snapshot().step == 0                             # still nothing trained
+    t.ctl.grant()
+    assert t.wait(60) and t.snapshot().state == "finished"
 
 
 def test_a_training_thread_reuses_freed_memory_instead_of_faulting_in_fresh_pages():
@@ -203,3 +204,47 @@ def test_a_training_thread_reuses_freed_memory_instead_of_faulting_in_fresh_page
     th.start()
     th.join()
     assert (faults[1] - faults[0]) / 50 < 20
+
+
+def test_a_run_continued_from_its_checkpoint_gives_the_same_curves_as_one_that_never_stopped():
+    """Pause mid-epoch (a checkpoint), throw the trainer away, continue a new one from the
+    checkpoint: every later loss equals the uninterrupted run's (same seed, CPU)."""
+    whole = make(epochs=2, dropout=0.3)
+    whole.start()
+    assert whole.wait(60)
+    saved = {}
+    first = make(epochs=2, dropout=0.3, sink=lambda kind, state: saved.__setitem__(kind, state))
+    for _ in range(27):                       # 27 single steps: mid-way through epoch 2
+        first.step_once()
+        wait_until(lambda: first.snapshot().state == "paused")
+    wait_until(lambda: "checkpoint" in saved and saved["checkpoint"]["counters"]["step"] == 27)
+    first.stop()
+    first.wait(10)
+    ckpt = saved["checkpoint"]
+    assert (ckpt["epoch"], ckpt["batch"]) == (2, 7)
+    again = make(epochs=2, dropout=0.3, resume=ckpt)
+    assert again.snapshot().step == 27
+    again.start()
+    assert again.wait(60) and again.snapshot().state == "finished"
+    a, b = whole.history.snapshot()[0], again.history.snapshot()[0]
+    assert b.step[0] == 28 and b.loss == a.loss[27:]
+    assert again.snapshot().test_accuracy == whole.snapshot().test_accuracy
+
+
+def test_a_checkpoint_of_other_settings_is_refused_with_the_reason():
+    from core.checkpoint import CheckpointError
+    saved = {}
+    t = make(epochs=1, sink=lambda kind, state: saved.__setitem__(kind, state))
+    t.start()
+    assert t.wait(60)
+    with pytest.raises(CheckpointError, match="width"):
+        make(epochs=1, width="16", resume=saved["checkpoint"])
+
+
+def test_a_loss_that_explodes_without_becoming_nan_is_diverged_not_finished():
+    """Adam at lr 10 grows the loss to huge finite values: the bound ends the run."""
+    t = make(optimizer="adam", lr=10.0, epochs=3)
+    t.start()
+    assert t.wait(60)
+    s = t.snapshot()
+    assert s.state == "diverged" and "grew to" in s.reason and "learning rate 10" in s.reason
