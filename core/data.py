@@ -5,14 +5,25 @@ and every browser session: images are one float32 tensor in [0, 1] of shape (N, 
 copies it; it holds index tensors (its split) and gathers each mini-batch with them.
 Normalization (the training set's mean and std) is part of the model (`core.model.Normalize`),
 so every consumer of a model, the Draw page included, feeds plain [0, 1] pixels.
+
+Every file is checked before it is used: its IDX header and size, the images' shape, as many
+labels as images, labels 0-9, and the SHA-256 of its content against the published sum (so a
+corruption that keeps the file's size is caught too). Checking MNIST means reading and
+decompressing it (0.7 s) and hashing 55 MB (0.1 s), so a file that passed is remembered in the
+per-user cache (`verified.json`, keyed by the file's path, size and modification time): later
+loads hash nothing, and `available` (asked on every sidebar rerun) reads nothing. Every problem
+is a DataError whose message names the file and says how to fix it.
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
+import tempfile
 import threading
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,8 +137,11 @@ def locate(name: str) -> Path:
         raise DataUnavailable(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     if name == "mnist":
         folder = ASSETS / "mnist"
-        if not _has_files(folder):
-            raise DataError(f"the embedded MNIST files are missing from {folder}")
+        missing = [f for f in FILES.values() if not (folder / f).is_file()]
+        if missing:
+            raise DataError(f"{folder / missing[0]} is missing"
+                            + (f" (and {len(missing) - 1} more of the data set's 4 files)" if len(missing) > 1 else "")
+                            + f". {fix_for(name, folder)}")
         return folder
     for folder in (DEBIAN_FASHION, cache_dir() / name):
         if _has_files(folder):
@@ -138,12 +152,53 @@ def locate(name: str) -> Path:
         f"internet run `python -m core.data download fashion` (it goes to {cache_dir() / name}).")
 
 
+def fix_for(name: str, folder: Path) -> str:
+    """How to get good copies of data set `name`'s files back into `folder` (for messages)."""
+    if name == "mnist":
+        return (f"Fix: restore the app's embedded MNIST files in {folder} (in the app's folder: "
+                "`git checkout -- assets/mnist`, or reinstall the app).")
+    if Path(folder) == DEBIAN_FASHION:
+        return "Fix: reinstall them with `sudo apt-get install --reinstall dataset-fashion-mnist`."
+    return (f"Fix: delete {folder} and download it again with `python -m core.data download {name}` "
+            "(or install the Debian package dataset-fashion-mnist).")
+
+
 def available(name: str) -> tuple[bool, str]:
-    """(True, folder) or (False, the reason and how to get it): for the UI's data set choice."""
+    """(True, folder) or (False, what is wrong and how to fix it): for the UI's data set choice
+    (Start stays disabled while False). Runs every check of `load`; after the first time (in this
+    process, or once ever thanks to the verified cache) it costs four `stat` calls."""
     try:
-        return True, str(locate(name))
+        return True, str(check(name))
     except DataError as e:
         return False, str(e)
+
+
+_checked: dict[tuple, str | None] = {}   # (folder, files' stamps) -> None (good) or the error
+
+
+def check(name: str) -> Path:
+    """The folder of data set `name` once all its files passed every check; else DataError."""
+    folder = locate(name)
+    if (name, "cpu") in _cache:   # loaded and checked already; runs use the copy in memory
+        return folder
+    try:
+        stamps = {key: _stamp(folder / f) for key, f in FILES.items()}
+    except OSError as e:
+        raise DataError(f"{e.filename} cannot be read ({e.strerror}). {fix_for(name, folder)}") from None
+    verified = _read_verified()
+    if all(_vouched(verified, folder / f, stamps[key], DATASETS[name].sha256[key])
+           for key, f in FILES.items()):
+        return folder   # the published content, unchanged since it was hashed: nothing to read
+    memo = (str(folder), tuple(tuple(s.values()) for s in stamps.values()))
+    if memo not in _checked:
+        try:
+            _read_checked(name, folder)
+            _checked[memo] = None
+        except DataError as e:
+            _checked[memo] = str(e)
+    if _checked[memo] is not None:
+        raise DataError(_checked[memo])
+    return folder
 
 
 def download(name: str, dest: Path | None = None, timeout: float = 30.0) -> Path:
@@ -219,21 +274,110 @@ def load(name: str = "mnist", device: torch.device | str = "cpu") -> Dataset:
 
 
 def _load_from_disk(name: str) -> Dataset:
-    folder = locate(name)
-    arrays = {key: read_idx(folder / f, IMAGE_MAGIC if key.endswith("images") else LABEL_MAGIC)
-              for key, f in FILES.items()}
-    for split in ("train", "test"):
-        n_img, n_lab = len(arrays[f"{split}_images"]), len(arrays[f"{split}_labels"])
-        if n_img != n_lab:
-            raise DataError(f"{name} {split}: {n_img} images but {n_lab} labels")
-    if arrays["train_labels"].max() > 9 or arrays["test_labels"].max() > 9:
-        raise DataError(f"{name}: labels outside 0-9")
+    arrays = _read_checked(name, locate(name))
     to_x = lambda a: torch.from_numpy(a.reshape(len(a), 784).astype(np.float32) / 255.0)  # noqa: E731
     to_y = lambda a: torch.from_numpy(a.astype(np.int64))  # noqa: E731
     train_x = to_x(arrays["train_images"])
     return Dataset(name, DATASETS[name].class_names, train_x, to_y(arrays["train_labels"]),
                    to_x(arrays["test_images"]), to_y(arrays["test_labels"]),
                    mean=float(train_x.mean()), std=float(train_x.std()))
+
+
+def _read_checked(name: str, folder: Path) -> dict[str, np.ndarray]:
+    """The four arrays of data set `name` from `folder`, after every check (DataError naming
+    the file and the fix otherwise). Checksums are computed only for files the verified cache
+    does not already vouch for."""
+    info, fix = DATASETS[name], fix_for(name, folder)
+    arrays, contents, stamps = {}, {}, {}
+    for key, fname in FILES.items():
+        path = folder / fname
+        try:
+            stamps[key] = _stamp(path)
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise DataError(f"{path} is missing. {fix}") from None
+        except OSError as e:
+            raise DataError(f"{path} cannot be read ({e.strerror}). {fix}") from None
+        try:
+            contents[key] = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+        except (OSError, EOFError, zlib.error) as e:   # gzip.BadGzipFile is an OSError
+            raise DataError(f"{path} cannot be decompressed ({e}): the file is corrupted. {fix}") from None
+        try:
+            arrays[key] = parse_idx(contents[key], IMAGE_MAGIC if key.endswith("images") else LABEL_MAGIC,
+                                    str(path))
+        except DataError as e:
+            raise DataError(f"{e}. {fix}") from None
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if len(images) != len(labels):
+            raise DataError(f"{folder / FILES[split + '_labels']} holds {len(labels):,} labels but "
+                            f"{FILES[split + '_images']} holds {len(images):,} images: the files do not "
+                            f"belong together. {fix}")
+        if len(labels) and labels.max() > 9:
+            i = int(np.argmax(labels > 9))
+            raise DataError(f"{folder / FILES[split + '_labels']}: label {labels[i]} (image {i:,}) is "
+                            f"not a class 0-9: the file is corrupted. {fix}")
+    verified = _read_verified()
+    newly = {}
+    for key, fname in FILES.items():
+        path, expected = folder / fname, info.sha256[key]
+        if _vouched(verified, path, stamps[key], expected):
+            continue
+        got = _sha256(contents[key])
+        if got != expected:
+            raise DataError(f"{path}: its content's SHA-256 is {got[:16]}…, not the published "
+                            f"{expected[:16]}…: the file is corrupted or not the original. {fix}")
+        newly[_cache_key(path)] = {**stamps[key], "sha256": got}
+    if newly:
+        _record_verified(newly)
+    return arrays
+
+
+# -- the verified cache: files whose checksum passed, so a start-up need not hash them again ----
+
+def _sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def _stamp(path: Path) -> dict:
+    """What changes when a file is replaced or edited: its size and modification time."""
+    st = os.stat(path)
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _cache_key(path: Path) -> str:
+    return str(Path(path).resolve())
+
+
+def _vouched(verified: dict, path: Path, stamp: dict, sha256: str) -> bool:
+    """Whether the cache saw this very file (same size and modification time) hash to `sha256`."""
+    return verified.get(_cache_key(path)) == {**stamp, "sha256": sha256}
+
+
+def _verified_file() -> Path:
+    return cache_dir() / "verified.json"
+
+
+def _read_verified() -> dict:
+    try:
+        entries = json.loads(_verified_file().read_text())
+        return entries if isinstance(entries, dict) else {}
+    except (OSError, ValueError):   # no cache yet, or a damaged one: hash again
+        return {}
+
+
+def _record_verified(new: dict) -> None:
+    """Add entries to verified.json (written to a temporary file, then renamed, so a reader
+    never sees half a file). Without a writable cache the files are simply hashed each time."""
+    target = _verified_file()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        entries = {**_read_verified(), **new}
+        with tempfile.NamedTemporaryFile("w", dir=target.parent, prefix=".verified.", delete=False) as f:
+            json.dump(entries, f, indent=1, sort_keys=True)
+        os.replace(f.name, target)
+    except OSError:
+        pass
 
 
 # -- splits -------------------------------------------------------------------------------------

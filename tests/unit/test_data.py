@@ -1,7 +1,13 @@
-"""IDX parsing, the embedded MNIST, splits and the Fashion-MNIST sources."""
+"""IDX parsing, the embedded MNIST, the checks on every data file, splits and the Fashion-MNIST
+sources."""
+import dataclasses
 import gzip
 import hashlib
+import http.server
 import io
+import os
+import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -77,15 +83,192 @@ def test_split_is_seeded_disjoint_and_sized():
     assert len(sub.train_idx) == 4000 and torch.equal(sub.val_idx, a.val_idx)
 
 
-def _write_fake_set(folder, n=5):
+def _write_fake_set(folder, n=5, mangle=None):
+    """A tiny data set of n images per split in `folder`; returns the SHA-256 of each file's
+    content (what DatasetInfo records). `mangle(key, array)` may change an array before writing."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
+    sums = {}
     for key, fname in data.FILES.items():
         if key.endswith("images"):
-            blob = idx_bytes(rng.integers(0, 256, (n, 28, 28)), data.IMAGE_MAGIC)
+            array, magic = rng.integers(0, 256, (n, 28, 28)), data.IMAGE_MAGIC
         else:
-            blob = idx_bytes(rng.integers(0, 10, n), data.LABEL_MAGIC)
+            array, magic = rng.integers(0, 10, n), data.LABEL_MAGIC
+        blob = idx_bytes(mangle(key, array) if mangle else array, magic)
+        sums[key] = hashlib.sha256(blob).hexdigest()
         (folder / fname).write_bytes(gzip.compress(blob))
+    return sums
+
+
+@pytest.fixture
+def fresh(tmp_path, monkeypatch):
+    """No data set loaded or checked in this process yet, and an empty per-user cache."""
+    monkeypatch.setattr(data, "_cache", {})
+    monkeypatch.setattr(data, "_checked", {})
+    monkeypatch.setenv("MNIST_PLAYGROUND_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+@pytest.fixture
+def fake_mnist(fresh, monkeypatch):
+    """MNIST replaced by a tiny set in tmp_path/assets/mnist with its own published sums.
+    Returns a function that (re)writes the set, optionally mangled, and records its sums."""
+    monkeypatch.setattr(data, "ASSETS", fresh / "assets")
+    folder = fresh / "assets" / "mnist"
+
+    def write(mangle=None):
+        sums = _write_fake_set(folder)            # the published sums are the good set's
+        if mangle is not None:
+            _write_fake_set(folder, mangle=mangle)
+        monkeypatch.setitem(data.DATASETS, "mnist", dataclasses.replace(data.DATASETS["mnist"], sha256=sums))
+        return folder
+    return write
+
+
+def _error(name="mnist"):
+    """The message of `load`'s DataError, after checking that `available` reports the same."""
+    ok, why = data.available(name)
+    assert not ok
+    with pytest.raises(data.DataError) as e:
+        data.load(name)
+    assert str(e.value) == why
+    return why
+
+
+def test_a_good_set_loads_and_is_available(fake_mnist):
+    folder = fake_mnist()
+    assert data.available("mnist") == (True, str(folder))
+    d = data.load("mnist")
+    assert d.train_x.shape == (5, 784) and d.test_y.dtype == torch.int64
+
+
+def test_a_missing_embedded_file_is_named_with_the_fix(fake_mnist):
+    folder = fake_mnist()
+    (folder / data.FILES["train_labels"]).unlink()
+    why = _error()
+    assert str(folder / "train-labels-idx1-ubyte.gz") in why and "is missing" in why
+    assert "git checkout -- assets/mnist" in why
+
+
+def test_a_corrupt_gzip_is_named_with_the_fix(fake_mnist):
+    folder = fake_mnist()
+    f = folder / data.FILES["test_images"]
+    f.write_bytes(f.read_bytes()[:100])
+    why = _error()
+    assert why.startswith(f"{f} cannot be decompressed") and "corrupted" in why
+    assert "Fix: restore the app's embedded MNIST files" in why
+
+
+def test_more_labels_than_images_is_a_data_error(fake_mnist):
+    fake_mnist(mangle=lambda key, a: np.append(a, 3) if key == "train_labels" else a)
+    why = _error()
+    assert why.startswith(str(data.ASSETS / "mnist" / "train-labels-idx1-ubyte.gz"))
+    assert "holds 6 labels but train-images-idx3-ubyte.gz holds 5 images" in why and "Fix:" in why
+
+
+def test_a_label_above_9_is_a_data_error(fake_mnist):
+    def bad_label(key, a):
+        if key == "test_labels":
+            a = a.copy()
+            a[2] = 10
+        return a
+    fake_mnist(mangle=bad_label)
+    why = _error()
+    assert why.startswith(str(data.ASSETS / "mnist" / "t10k-labels-idx1-ubyte.gz"))
+    assert "label 10 (image 2) is not a class 0-9" in why and "Fix:" in why
+
+
+def test_images_of_the_wrong_shape_are_a_data_error(fake_mnist):
+    fake_mnist(mangle=lambda key, a: np.zeros((5, 32, 32)) if key == "train_images" else a)
+    why = _error()
+    assert str(data.ASSETS / "mnist" / "train-images-idx3-ubyte.gz") in why
+    assert "32x32, expected 28x28" in why and "Fix:" in why
+
+
+def test_a_file_that_is_not_the_published_one_fails_its_checksum(fake_mnist):
+    # a well-formed set (right header, sizes and labels) with other pixels than the published
+    fake_mnist(mangle=lambda key, a: 255 - a if key == "train_images" else a)
+    why = _error()
+    assert why.startswith(str(data.ASSETS / "mnist" / "train-images-idx3-ubyte.gz"))
+    assert "SHA-256" in why and "not the published" in why and "Fix:" in why
+
+
+def test_a_same_size_corruption_of_the_real_files_is_caught(fresh, monkeypatch):
+    """The real MNIST, copied, with one test label changed in place: the file keeps its size and
+    stays well-formed (the label is still 0-9); only the published checksum can tell."""
+    real = data.ASSETS / "mnist"
+    folder = fresh / "assets" / "mnist"
+    shutil.copytree(real, folder)
+    f = folder / data.FILES["test_labels"]
+    raw = bytearray(gzip.decompress(f.read_bytes()))
+    f.write_bytes(bytes(raw))                    # stored uncompressed (the reader accepts both)
+    monkeypatch.setattr(data, "ASSETS", fresh / "assets")
+    assert data.available("mnist") == (True, str(folder))   # verified, and remembered as such
+    size = f.stat().st_size
+    raw[8 + 1234] = (raw[8 + 1234] + 1) % 10     # one label, 8 bytes past the header
+    with open(f, "r+b") as out:                  # in place: same size
+        out.write(raw)
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 1_000_000_000))
+    assert f.stat().st_size == size
+    data._checked.clear()
+    why = _error()
+    assert why.startswith(f"{f}: its content's SHA-256") and "corrupted" in why
+
+
+def test_checksums_are_computed_once_then_remembered(fake_mnist, monkeypatch):
+    folder = fake_mnist()
+    hashed = []
+    real_sha = data._sha256
+    monkeypatch.setattr(data, "_sha256", lambda content: hashed.append(len(content)) or real_sha(content))
+    data.load("mnist")
+    assert len(hashed) == 4                      # first load: every file is hashed
+    cache = data.cache_dir() / "verified.json"
+    assert cache.is_file() and str((folder / data.FILES["test_labels"]).resolve()) in cache.read_text()
+
+    data._cache.clear()                          # a new process: load from disk again
+    hashed.clear()
+    data.load("mnist")
+    assert hashed == []                          # ... without hashing anything
+
+    read = []
+    monkeypatch.setattr(data, "_read_checked", lambda *a: read.append(a))
+    data._cache.clear()
+    assert data.available("mnist") == (True, str(folder)) and read == []   # available reads nothing
+
+
+def test_a_changed_file_is_hashed_again_and_a_damaged_cache_is_ignored(fake_mnist, monkeypatch):
+    folder = fake_mnist()
+    data.load("mnist")
+    hashed = []
+    real_sha = data._sha256
+    monkeypatch.setattr(data, "_sha256", lambda content: hashed.append(len(content)) or real_sha(content))
+    f = folder / data.FILES["train_labels"]
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 1_000_000_000))
+    data._cache.clear()
+    data.load("mnist")
+    assert hashed == [8 + 5]                     # only the touched file (its content: header + 5 labels)
+    (data.cache_dir() / "verified.json").write_text("{not json")
+    data._cache.clear()
+    hashed.clear()
+    data.load("mnist")
+    assert len(hashed) == 4
+
+
+def test_available_reports_a_broken_file_without_rereading_it_then_sees_the_fix(fake_mnist, monkeypatch):
+    folder = fake_mnist()
+    f = folder / data.FILES["test_images"]
+    good = f.read_bytes()
+    f.write_bytes(good[:-3])
+    reads = []
+    real = data._read_checked
+    monkeypatch.setattr(data, "_read_checked", lambda *a: reads.append(a) or real(*a))
+    for _ in range(3):                           # the sidebar asks on every rerun
+        ok, why = data.available("mnist")
+        assert not ok and str(f) in why and "Fix:" in why
+    assert len(reads) == 1
+    f.write_bytes(good)                          # the user restores the file
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 1_000_000_000))
+    assert data.available("mnist") == (True, str(folder))
 
 
 def test_fashion_unavailable_says_how_to_get_it(tmp_path, monkeypatch):
@@ -126,12 +309,48 @@ def test_download_without_network_explains(tmp_path, monkeypatch):
         data.download("fashion", tmp_path)
 
 
-@pytest.mark.skipif(not data._has_files(data.DEBIAN_FASHION), reason="dataset-fashion-mnist not installed")
-def test_download_of_the_real_files_succeeds_and_loads(tmp_path, monkeypatch):
-    served = {f: (data.DEBIAN_FASHION / f).read_bytes() for f in data.FILES.values()}
-    monkeypatch.setattr(data.urllib.request, "urlopen",
-                        lambda url, timeout: _FakeResponse(served[url.rsplit("/", 1)[1]]))
-    dest = data.download("fashion", tmp_path)
+@pytest.fixture
+def http_server(tmp_path, monkeypatch):
+    """A real HTTP server on 127.0.0.1 serving tmp_path/site; yields (folder, base URL)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(site), **kw)  # noqa: E731
+    http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    for var in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    yield site, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_over_http_then_load(fresh, monkeypatch, http_server):
+    """The whole path a user without the Debian package takes: download (over real HTTP, from a
+    server in this test, files made in this test), verify, store in the cache, then load."""
+    site, url = http_server
+    sums = _write_fake_set(site, n=7)
+    monkeypatch.setitem(data.DATASETS, "fashion", dataclasses.replace(data.DATASETS["fashion"], url=url, sha256=sums))
+    monkeypatch.setattr(data, "DEBIAN_FASHION", fresh / "not-installed")
+    assert not data.available("fashion")[0]
+    dest = data.download("fashion")
+    assert dest == fresh / "cache" / "fashion"
     assert sorted(p.name for p in dest.iterdir()) == sorted(data.FILES.values())
+    for fname in data.FILES.values():
+        assert (dest / fname).read_bytes() == (site / fname).read_bytes()
+    assert data.available("fashion") == (True, str(dest))
     d = data.load("fashion")
-    assert d.class_names[9] == "Ankle boot" and d.train_x.shape == (60000, 784)
+    assert d.class_names[9] == "Ankle boot" and d.train_x.shape == (7, 784)
+    expected = np.frombuffer(gzip.decompress((site / data.FILES["train_images"]).read_bytes())[16:], np.uint8)
+    assert torch.equal(d.train_x.flatten(), torch.from_numpy(expected.astype(np.float32) / 255))
+
+
+def test_download_over_http_refuses_a_tampered_file(fresh, monkeypatch, http_server):
+    site, url = http_server
+    sums = _write_fake_set(site)
+    _write_fake_set(site, mangle=lambda key, a: (a + 1) % 10 if key == "test_labels" else a)
+    monkeypatch.setitem(data.DATASETS, "fashion", dataclasses.replace(data.DATASETS["fashion"], url=url, sha256=sums))
+    with pytest.raises(data.DataError, match="t10k-labels-idx1-ubyte.gz: checksum mismatch"):
+        data.download("fashion", fresh / "dl")
+    assert not (fresh / "dl" / data.FILES["test_labels"]).exists()
