@@ -48,6 +48,11 @@ class History:
         with self._lock:
             self._c.events.append({"step": step, "kind": kind, "text": text})
 
+    def extend(self, curves: Curves) -> None:
+        """Add a whole set of curves (a run read back from the ledger)."""
+        with self._lock:
+            self._c.extend(curves)
+
     def cursor(self) -> tuple[int, int, int]:
         """Lengths of (steps, validation points, events): pass back to snapshot() as `since`."""
         with self._lock:

@@ -1,0 +1,31 @@
+"""Runs as threads in this process: the data set is shared by every run without a copy, and
+pages read a run's weights directly. The default executor: no cluster needed."""
+from __future__ import annotations
+
+from ..checkpoint import Sink
+from ..config import HyperParams
+from ..control import Control
+from ..history import History
+from ..settings import Limits
+from ..trainer import Trainer
+
+
+class LocalExecutor:
+    name = "this server"
+
+    def __init__(self, limits: Limits, device: str | None = None):
+        self.limits = limits
+        self.device = device
+
+    @property
+    def slots(self) -> int:
+        return self.limits.slots
+
+    def create(self, run_id: str, hp: HyperParams, *, history: History, sink: Sink,
+               resume: dict | None = None) -> Trainer:
+        return Trainer(hp, device=self.device, run_id=run_id, control=Control(granted=False),
+                       history=history, sink=sink, resume=resume,
+                       threads=self.limits.threads_per_run)
+
+    def close(self) -> None:
+        pass

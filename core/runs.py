@@ -1,0 +1,650 @@
+"""The run service: the one interface through which a run is submitted, controlled and read.
+
+Pages, the CLI, sweeps and the teacher's view all talk to a RunService; none of them touches a
+trainer. It owns four jobs, each a short method below:
+
+- **admission**: a run is only created within the server's limits (memory per student and per
+  server, unfinished runs per student, steps per run), or refused with what to shrink;
+- **scheduling**: runs train in a fixed number of slots, handed out in fair order
+  (core.scheduler); a paused run gives its slot back;
+- **recording**: every run is in the ledger (core.ledger); a supervisor thread copies each live
+  run's new curve points and figures there about once a second (never from the training thread),
+  and checkpoints go to files beside it;
+- **care**: runs nobody watches are paused, then stopped; runs past the time limit are stopped;
+  after a crash, runs that were active come back as "interrupted" and can be continued.
+
+Where runs train is the executor's business (core.executors): threads here, or a Ray cluster.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from . import checkpoint as ckpt
+from . import data, model as model_lib
+from .config import HyperParams
+from .history import Curves, History
+from .ledger import Ledger, LedgerError, RunRecord
+from .scheduler import Waiting, estimated_waits, fair_order
+from .settings import GB, Limits
+from .states import ACTIVE_STATES, ENDED_STATES, IDLE, PAUSED, QUEUED, RESUMABLE_STATES, RUNNING, STOPPED
+from .trainer import RunSnapshot
+
+log = logging.getLogger(__name__)
+
+
+class Refused(Exception):
+    """A run the server cannot take now; the message says why and what to change."""
+
+
+class WeightsUnavailable(Exception):
+    """A run's weights cannot be read (never saved, missing or damaged); the message says which."""
+
+
+def train_count(hp: HyperParams) -> int:
+    """Training images of a run (both data sets have 60,000 training images)."""
+    n = 60000 - round(60000 * hp.val_fraction)
+    return min(n, hp.subset) if hp.subset else n
+
+
+def _gb(n: float) -> str:
+    return f"{n / GB:.1f} GB" if n >= 0.1 * GB else f"{n / (1 << 20):.0f} MB"
+
+
+def _clock(s: float) -> str:
+    s = int(s)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+@dataclass
+class _Live:
+    """A run with a handle in this process (training, waiting, paused, or recently ended)."""
+    handle: object
+    cursor: tuple[int, int, int] = (0, 0, 0)      # how far its curves are in the ledger
+    arrived: float | None = None                  # when it began waiting for a slot
+    checkpoint_step: int | None = None
+    recorded_state: str = ""
+    memory: int = 0
+    owner: str = ""
+
+
+class RunView:
+    """What a page may know about a run and ask of it (read-only; commands go to the service)."""
+
+    def __init__(self, service: "RunService", rec: RunRecord):
+        self._svc, self._rec = service, rec
+        self.id, self.owner, self.number, self.created = rec.id, rec.owner, rec.number, rec.created
+        self.name, self.note = rec.name, rec.note
+        self.sweep_id, self.class_id, self.parent_id = rec.sweep_id, rec.class_id, rec.parent_id
+        self.hp = HyperParams.validate(rec.config)
+        self.steps_per_epoch = rec.steps_per_epoch
+
+    @property
+    def label(self) -> str:
+        return f"#{self.number}{f' {self.name}' if self.name else ''} · {self.hp.describe()}"
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return data.DATASETS[self.hp.dataset].class_names
+
+    @property
+    def val_indices(self) -> torch.Tensor:
+        hp = self.hp
+        return data.split(60000, hp.val_fraction, hp.subset, hp.seed).val_idx
+
+    def snapshot(self) -> RunSnapshot:
+        return self._svc._snapshot(self.id)
+
+    def curves(self, cursor: tuple[int, int, int] = (0, 0, 0)) -> tuple[Curves, tuple[int, int, int]]:
+        return self._svc._history(self.id).snapshot(cursor)
+
+    def model(self) -> model_lib.MLP:
+        return self._svc._model(self.id)
+
+    def initial_model(self) -> model_lib.MLP:
+        ds = data.load(self.hp.dataset)
+        return model_lib.build(self.hp, ds.mean, ds.std, torch.Generator().manual_seed(self.hp.seed)).eval()
+
+    @property
+    def record(self) -> RunRecord:
+        """The ledger's row as of now (final figures, times, name and note)."""
+        return self._svc.ledger.get_run(self.id) or self._rec
+
+
+class RunService:
+    TICK = 0.1              # the supervisor looks at slots this often
+    RECORD_SECONDS = 1.0    # ... and copies curves into the ledger this often
+    CARE_SECONDS = 2.0      # ... and looks for abandoned and overlong runs this often
+    KEEP_ENDED = 8          # ended runs whose handles (weights in memory) are kept
+    KEEP_CURVES = 32        # ledger curves kept in memory (the runs pages look at)
+
+    def __init__(self, ledger: Ledger | None = None, executor=None, limits: Limits | None = None,
+                 *, headless: bool = False, clock=time.monotonic, supervise: bool = True):
+        self.ledger = ledger or Ledger()
+        self.limits = limits or Limits.from_env(headless=headless)
+        if executor is None:
+            from .executors.local import LocalExecutor
+            executor = LocalExecutor(self.limits)
+        self.executor = executor
+        self.headless = headless
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._live: dict[str, _Live] = {}
+        self._ended: collections.OrderedDict[str, _Live] = collections.OrderedDict()
+        self._curves: collections.OrderedDict[str, History] = collections.OrderedDict()
+        self._models: collections.OrderedDict[tuple, model_lib.MLP] = collections.OrderedDict()
+        self._seen: dict[str, float] = {}
+        self._queue: dict[str, tuple[int, float]] = {}   # run id -> (position, wait)
+        self._stop = threading.Event()
+        self._last_record = self._last_care = 0.0
+        self.recovered = [] if headless else self.ledger.mark_interrupted()
+        if not headless:
+            self.ledger.clean_weights()
+        # Checkpoint files are written by a thread of their own: torch.save + fsync of a large
+        # network takes ~0.1 s that the training thread should not wait for. The newest state of
+        # each run wins (an older one still waiting is dropped).
+        self._to_write: dict[tuple[str, str], dict] = {}
+        self._write_ready = threading.Condition()
+        self._writer = threading.Thread(target=self._write_checkpoints, name="checkpoint-writer", daemon=True)
+        self._writer.start()
+        self._thread = None
+        if supervise:
+            self._thread = threading.Thread(target=self._supervise, name="run-supervisor", daemon=True)
+            self._thread.start()
+
+    # -- submitting -----------------------------------------------------------------------------
+
+    def submit(self, owner: str, hp: HyperParams, *, start: bool = True, name: str = "",
+               sweep_id: str | None = None, class_id: str | None = None,
+               parent_id: str | None = None) -> RunView:
+        """Create a run (and start it, unless start=False: an idle run a page can Step). Raises
+        Refused with a message for the user when the server's limits do not allow it."""
+        memory = self.admit(owner, [hp])
+        run_id = secrets.token_hex(8)
+        history = History()
+        handle = self.executor.create(run_id, hp, history=history, sink=self._sink(run_id))
+        with self._lock:
+            number = self.ledger.next_number(owner)
+            snap = handle.snapshot()
+            rec = RunRecord(id=run_id, owner=owner, number=number, config=hp.to_dict(), name=name,
+                            dataset=hp.dataset, state=IDLE, created=time.time(),
+                            total_steps=snap.total_steps, steps_per_epoch=snap.steps_per_epoch,
+                            params=model_lib.count_parameters(handle.model) if hasattr(handle, "model") else 0,
+                            device=snap.device, sweep_id=sweep_id, class_id=class_id,
+                            parent_id=parent_id, live=dict(snap.live))
+            self.ledger.add_run(rec)
+            self._live[run_id] = _Live(handle, memory=memory, owner=owner)
+            self._curves[run_id] = history
+        if start:
+            self.start(owner, run_id)
+        return RunView(self, rec)
+
+    def admit(self, owner: str, hps: list[HyperParams]) -> int:
+        """Check that `owner` may add these runs now; returns the memory one of them needs.
+        Raises Refused saying which limit and what to change."""
+        from .memory import estimate as estimate_memory, what_to_shrink
+        lim = self.limits
+        need = [estimate_memory(hp) for hp in hps]
+        for hp, est in zip(hps, need):
+            steps = math.ceil(train_count(hp) / hp.batch_size) * hp.epochs
+            if steps > lim.max_run_steps:
+                raise Refused(f"This run would take {steps:,} steps; this server allows "
+                              f"{lim.max_run_steps:,} per run: fewer epochs or a larger batch.")
+            if est.total > lim.student_memory:
+                raise Refused(f"This network needs ~{_gb(est.total)} of memory; the server allows "
+                              f"{_gb(lim.student_memory)} per student: {what_to_shrink(est, lim.student_memory)}.")
+        with self._lock:
+            mine = [(rid, lv) for rid, lv in self._live.items() if lv.owner == owner]
+            unfinished = len(mine) + len(hps)
+            if unfinished > lim.runs_per_student:
+                raise Refused(f"You would have {unfinished} unfinished runs (running, paused, queued "
+                              f"or not started); this server allows {lim.runs_per_student} per "
+                              "student. Stop or finish one first.")
+            mine_bytes = sum(lv.memory for _, lv in mine) + sum(e.total for e in need)
+            if mine_bytes > lim.student_memory:
+                raise Refused(f"Your unfinished runs together would need ~{_gb(mine_bytes)}; the "
+                              f"server allows {_gb(lim.student_memory)} per student. Stop one of "
+                              "them, or pick a smaller network.")
+            server_bytes = sum(lv.memory for lv in self._live.values()) + sum(e.total for e in need)
+            if server_bytes > lim.server_memory:
+                raise Refused(f"The server is full right now: its runs would need ~{_gb(server_bytes)} "
+                              f"of the {_gb(lim.server_memory)} it allows. Try again when some "
+                              "runs have finished, or pick a smaller network.")
+        return need[0].total if need else 0
+
+    def continue_run(self, owner: str, run_id: str) -> RunView | None:
+        """Continue a stopped or interrupted run from its last checkpoint (same run, same id):
+        the curves go on exactly as if it had never stopped, less the steps after the checkpoint."""
+        view = self.get(owner, run_id)
+        if view is None:
+            return None
+        rec = self.ledger.get_run(run_id)
+        if rec.state not in RESUMABLE_STATES:
+            raise Refused(f"Only a stopped or interrupted run can be continued; this one is {rec.state}.")
+        if run_id in self._live:
+            raise Refused("This run is still active.")
+        try:
+            state = self.ledger.load_weights(self.ledger.checkpoint_path(run_id))
+            ckpt.check(state, rec.config)
+        except (LedgerError, ckpt.CheckpointError) as e:
+            raise Refused(f"This run cannot be continued: {e}") from None
+        memory = self.admit(owner, [view.hp])
+        at = state["counters"]["step"]
+        self.ledger.truncate_curves(run_id, at)
+        history = History()
+        history.extend(self.ledger.load_curves(run_id))
+        handle = self.executor.create(run_id, view.hp, history=history, sink=self._sink(run_id),
+                                      resume=state)
+        with self._lock:
+            self._ended.pop(run_id, None)
+            self._live[run_id] = _Live(handle, cursor=history.cursor(), checkpoint_step=at,
+                                       memory=memory, owner=owner)
+            self._curves[run_id] = history
+            self._drop_models(run_id)
+            self.ledger.update_run(run_id, state=IDLE, step=at, ended=None,
+                                   reason=f"continued from the checkpoint of step {at:,}")
+        self.start(owner, run_id)
+        return view
+
+    # -- controlling ----------------------------------------------------------------------------
+
+    def _handle(self, owner: str | None, run_id: str):
+        with self._lock:
+            lv = self._live.get(run_id)
+            if lv is None or (owner is not None and lv.owner != owner):
+                return None
+            return lv
+
+    def start(self, owner: str, run_id: str) -> bool:
+        lv = self._handle(owner, run_id)
+        if lv is None or not lv.handle.start():
+            return False
+        with self._lock:
+            lv.arrived = self._clock()
+            self.ledger.update_run(run_id, state=QUEUED, started=time.time())
+        self._dispatch()
+        return True
+
+    def pause(self, owner: str | None, run_id: str, reason: str = "") -> None:
+        lv = self._handle(owner, run_id)
+        if lv is not None:
+            lv.handle.pause(reason)
+
+    def resume(self, owner: str | None, run_id: str) -> None:
+        lv = self._handle(owner, run_id)
+        if lv is not None:
+            with self._lock:
+                lv.arrived = self._clock()
+            lv.handle.resume()
+            self._dispatch()
+
+    def step(self, owner: str, run_id: str) -> bool:
+        lv = self._handle(owner, run_id)
+        if lv is None:
+            return False
+        with self._lock:
+            if not lv.handle.holds_slot:
+                lv.arrived = self._clock()
+        ok = lv.handle.step_once()
+        self._dispatch()
+        return ok
+
+    def stop(self, owner: str | None, run_id: str, reason: str = "") -> None:
+        """Stop a run (any state). A teacher's view passes owner=None (it checks the role)."""
+        lv = self._handle(owner, run_id)
+        if lv is not None:
+            lv.handle.stop(reason)
+
+    def set_live(self, owner: str, run_id: str, name: str, value: float) -> None:
+        lv = self._handle(owner, run_id)
+        if lv is not None:
+            lv.handle.set_live(name, value)
+
+    def wait(self, run_id: str, timeout: float | None = None) -> bool:
+        """Block until the run has ended and is recorded (True) or the timeout passed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                lv = self._live.get(run_id)
+            if lv is None:
+                return True
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            lv.handle.wait(min(0.2, left) if left is not None else 0.2)
+            if lv.handle.snapshot().ended:
+                self.flush_checkpoints()
+                self._record(force=True)
+
+    def rename(self, owner: str, run_id: str, name: str, note: str | None = None) -> None:
+        if self.get(owner, run_id) is not None:
+            changes = {"name": name.strip()[:80]}
+            if note is not None:
+                changes["note"] = note.strip()[:2000]
+            self.ledger.update_run(run_id, **changes)
+
+    def delete(self, owner: str | None, run_id: str) -> bool:
+        """Forget a run and its files (stopping it first if it is active)."""
+        rec = self.ledger.get_run(run_id)
+        if rec is None or (owner is not None and rec.owner != owner):
+            return False
+        with self._lock:
+            lv = self._live.pop(run_id, None) or self._ended.pop(run_id, None)
+            self._curves.pop(run_id, None)
+            self._queue.pop(run_id, None)
+            self._drop_models(run_id)
+        if lv is not None:
+            lv.handle.stop("deleted")
+            lv.handle.wait(5)
+            self._dispatch()
+        self.ledger.delete_run(run_id)
+        return True
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def get(self, owner: str, run_id: str | None) -> RunView | None:
+        """One of `owner`'s runs, or None (unknown, deleted, or someone else's)."""
+        rec = self.ledger.get_run(run_id) if run_id else None
+        if rec is None or rec.owner != owner:
+            return None
+        return RunView(self, rec)
+
+    def get_any(self, run_id: str | None) -> RunView | None:
+        """Any run (a teacher's read-only view: the caller checks the role first)."""
+        rec = self.ledger.get_run(run_id) if run_id else None
+        return RunView(self, rec) if rec else None
+
+    def runs(self, owner: str | None = None, *, sweep_id: str | None = None,
+             class_id: str | None = None) -> list[RunView]:
+        """Runs, newest first."""
+        return [RunView(self, r) for r in self.ledger.list_runs(owner, sweep_id=sweep_id, class_id=class_id)]
+
+    def touch(self, owner: str) -> None:
+        """`owner` has a page open: their runs are being watched."""
+        self._seen[owner] = self._clock()
+
+    def slots(self) -> int:
+        return self.executor.slots
+
+    def _snapshot(self, run_id: str) -> RunSnapshot:
+        with self._lock:
+            lv = self._live.get(run_id) or self._ended.get(run_id)
+            queued = self._queue.get(run_id)
+        if lv is not None:
+            snap = lv.handle.snapshot()
+            if queued and snap.state == QUEUED:
+                snap = snap.replace(queue_position=queued[0], queue_wait=queued[1])
+            return snap
+        rec = self.ledger.get_run(run_id)
+        if rec is None:
+            raise KeyError(run_id)
+        return RunSnapshot(
+            state=rec.state, reason=rec.reason, step=rec.step, total_steps=rec.total_steps,
+            steps_per_epoch=rec.steps_per_epoch, epoch=rec.step / max(rec.steps_per_epoch, 1),
+            epochs=rec.config.get("epochs", 0), samples_per_second=rec.samples_per_second,
+            elapsed=rec.seconds, eta=None, live=dict(rec.live), train_loss=rec.train_loss,
+            val_loss=rec.val_loss, val_accuracy=rec.val_accuracy,
+            best_val_accuracy=rec.best_val_accuracy, best_val_epoch=rec.best_val_epoch,
+            test_accuracy=rec.test_accuracy, test_loss=rec.test_loss, device=rec.device,
+            weights_version=-(rec.checkpoint_step or 0) - 1)
+
+    def _history(self, run_id: str) -> History:
+        with self._lock:
+            h = self._curves.get(run_id)
+            if h is not None:
+                self._curves.move_to_end(run_id)
+                return h
+        h = History()
+        h.extend(self.ledger.load_curves(run_id))
+        with self._lock:
+            self._curves[run_id] = h
+            while len(self._curves) > self.KEEP_CURVES:
+                old = next(iter(self._curves))
+                if old in self._live:
+                    self._curves.move_to_end(old)
+                    if all(k in self._live for k in self._curves):
+                        break
+                    continue
+                self._curves.pop(old)
+        return h
+
+    def _model(self, run_id: str) -> model_lib.MLP:
+        with self._lock:
+            lv = self._live.get(run_id) or self._ended.get(run_id)
+        if lv is not None:
+            return lv.handle.model_snapshot()
+        rec = self.ledger.get_run(run_id)
+        if rec is None:
+            raise WeightsUnavailable("this run is not available (deleted?)")
+        if rec.checkpoint_step is None:
+            raise WeightsUnavailable(f"run #{rec.number} has no saved weights (it never trained)")
+        key = (run_id, rec.checkpoint_step)
+        with self._lock:
+            cached = self._models.get(key)
+        if cached is None:
+            try:
+                state = self.ledger.load_weights(self.ledger.checkpoint_path(run_id))
+                cached = model_lib.from_state_dict(model_lib.Arch.of(HyperParams.validate(rec.config)),
+                                                   state["model"])
+            except (LedgerError, KeyError, RuntimeError, ValueError) as e:
+                raise WeightsUnavailable(f"the weights of run #{rec.number} cannot be read: {e}") from None
+            with self._lock:
+                self._models[key] = cached
+                while len(self._models) > 4:
+                    self._models.popitem(last=False)
+        return _copy(cached)
+
+    def _drop_models(self, run_id: str) -> None:
+        for key in [k for k in self._models if k[0] == run_id]:
+            self._models.pop(key)
+
+    # -- recording ------------------------------------------------------------------------------
+
+    def _sink(self, run_id: str):
+        """Where a run's checkpoints go: files beside the ledger, written atomically by the
+        checkpoint writer (the state handed over is already a private CPU copy)."""
+        def sink(kind: str, state: dict) -> None:
+            with self._write_ready:
+                self._to_write[(run_id, kind)] = state
+                self._write_ready.notify()
+        return sink
+
+    def _write_checkpoints(self) -> None:
+        while True:
+            with self._write_ready:
+                while not self._to_write:
+                    if self._stop.is_set():
+                        return
+                    self._write_ready.wait(0.5)
+                (run_id, kind), state = next(iter(self._to_write.items()))
+                del self._to_write[(run_id, kind)]
+                self._writing = (run_id, kind)
+            try:
+                if self.ledger.get_run(run_id) is not None:
+                    path = self.ledger.checkpoint_path(run_id) if kind == ckpt.CHECKPOINT else self.ledger.best_path(run_id)
+                    self.ledger.save_weights(path, state)
+                    if kind == ckpt.CHECKPOINT:
+                        with self._lock:
+                            lv = self._live.get(run_id) or self._ended.get(run_id)
+                            if lv is not None:
+                                lv.checkpoint_step = state["counters"]["step"]
+                        if lv is None or run_id not in self._live:
+                            self.ledger.update_run(run_id, checkpoint_step=state["counters"]["step"])
+            except Exception:   # a full disk: the run goes on, and says so in the log
+                log.exception("checkpoint of run %s not written", run_id)
+            finally:
+                with self._write_ready:
+                    self._writing = None
+                    self._write_ready.notify_all()
+
+    def flush_checkpoints(self, timeout: float = 30.0) -> bool:
+        """Wait until every checkpoint handed over so far is on disk."""
+        deadline = time.monotonic() + timeout
+        with self._write_ready:
+            while self._to_write or getattr(self, "_writing", None):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._write_ready.wait(min(left, 0.1))
+        return True
+
+    def _record(self, force: bool = False) -> None:
+        """Copy each live run's new points and figures into the ledger; retire ended runs."""
+        with self._lock:
+            live = list(self._live.items())
+        for run_id, lv in live:
+            snap = lv.handle.snapshot()
+            delta, cursor = lv.handle.history.snapshot(lv.cursor)
+            changes = dict(state=snap.state, reason=snap.reason, step=snap.step,
+                           train_loss=snap.train_loss, val_loss=snap.val_loss,
+                           val_accuracy=snap.val_accuracy, best_val_accuracy=snap.best_val_accuracy,
+                           best_val_epoch=snap.best_val_epoch, test_accuracy=snap.test_accuracy,
+                           test_loss=snap.test_loss, seconds=snap.elapsed,
+                           samples_per_second=snap.samples_per_second, live=snap.live,
+                           epochs_done=sum(delta.val_full) + (self._epochs_done(run_id) if delta.val_full else 0),
+                           checkpoint_step=lv.checkpoint_step)
+            if not delta.val_full:
+                changes.pop("epochs_done")
+            if snap.ended:
+                changes["ended"] = time.time()
+            try:
+                self.ledger.append(run_id, delta, **changes)
+            except Exception:   # a full disk or a locked file must not stop the supervisor
+                log.exception("could not record run %s", run_id)
+                continue
+            lv.cursor, lv.recorded_state = cursor, snap.state
+            if snap.ended:
+                with self._lock:
+                    self._live.pop(run_id, None)
+                    self._queue.pop(run_id, None)
+                    self._ended[run_id] = lv
+                    while len(self._ended) > self.KEEP_ENDED:
+                        self._ended.popitem(last=False)
+                self._retain(run_id)
+
+    def _epochs_done(self, run_id: str) -> int:
+        rec = self.ledger.get_run(run_id)
+        return rec.epochs_done if rec else 0
+
+    def _retain(self, run_id: str) -> None:
+        rec = self.ledger.get_run(run_id)
+        if rec is None:
+            return
+        lim = self.limits
+        gone = self.ledger.enforce_retention(rec.owner, lim.stored_runs_per_student,
+                                             lim.stored_bytes_per_student,
+                                             server_max_runs=lim.stored_runs,
+                                             server_max_bytes=lim.stored_bytes)
+        with self._lock:
+            for rid in gone:
+                self._ended.pop(rid, None)
+                self._curves.pop(rid, None)
+                self._drop_models(rid)
+
+    # -- scheduling -----------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        """Give free slots to the waiting runs in fair order; take slots back from paused runs."""
+        with self._lock:
+            holding, waiting, training = [], [], []
+            for run_id, lv in self._live.items():
+                h = lv.handle
+                wants, holds = h.wants_slot, h.holds_slot
+                if holds and not wants:
+                    h.revoke()
+                elif holds:
+                    holding.append(run_id)
+                    snap = h.snapshot()
+                    training.append(snap.eta if snap.eta is not None else 0.0)
+                elif wants:
+                    snap = h.snapshot()
+                    waiting.append(Waiting(run_id, lv.owner,
+                                           lv.arrived if lv.arrived is not None else self._clock(),
+                                           (snap.total_steps - snap.step) * self._batch_of(lv)))
+            order = fair_order(waiting, [self._live[r].owner for r in holding])
+            free = self.executor.slots - len(holding)
+            for w in order[:max(free, 0)]:
+                self._live[w.run_id].handle.grant()
+            rest = order[max(free, 0):]
+            speeds = [self._live[r].handle.snapshot().samples_per_second for r in holding]
+            speed = (sum(speeds) / len(speeds)) if speeds and all(speeds) else None
+            waits = estimated_waits(rest, self.executor.slots, training, speed)
+            self._queue = {w.run_id: (i + 1, waits[i]) for i, w in enumerate(rest)}
+
+    @staticmethod
+    def _batch_of(lv: _Live) -> int:
+        hp = getattr(lv.handle, "hp", None)
+        return hp.batch_size if hp is not None else 128
+
+    # -- care -----------------------------------------------------------------------------------
+
+    def _care(self) -> None:
+        """Pause runs nobody watches, stop them later, stop runs past the time limit."""
+        lim, now = self.limits, self._clock()
+        with self._lock:
+            live = list(self._live.items())
+        for run_id, lv in live:
+            snap = lv.handle.snapshot()
+            if snap.state in ENDED_STATES or snap.state == IDLE:
+                continue
+            if snap.elapsed > lim.max_run_seconds:
+                lv.handle.stop(f"stopped: time limit of {_clock(lim.max_run_seconds)} of training "
+                               "on this server (saved: Continue goes on from here)")
+                continue
+            if self.headless:
+                continue
+            unseen = now - self._seen.get(lv.owner, now)
+            if snap.state == PAUSED and unseen > lim.abandon_stop_seconds:
+                lv.handle.stop(f"stopped: nobody had this run's page open for "
+                               f"{lim.abandon_stop_seconds / 60:.0f} minutes (saved: Continue goes on from here)")
+            elif snap.state in (RUNNING, QUEUED) and unseen > lim.abandon_pause_seconds:
+                lv.handle.pause(f"paused: nobody had this run's page open for "
+                                f"{lim.abandon_pause_seconds / 60:.0f} minutes; press Resume to go on")
+
+    def _supervise(self) -> None:
+        while not self._stop.wait(self.TICK):
+            try:
+                self._dispatch()
+                now = time.monotonic()
+                if now - self._last_record >= self.RECORD_SECONDS or self._any_changed():
+                    self._last_record = now
+                    self._record()
+                if now - self._last_care >= self.CARE_SECONDS:
+                    self._last_care = now
+                    self._care()
+            except Exception:
+                log.exception("run supervisor")
+
+    def _any_changed(self) -> bool:
+        with self._lock:
+            live = list(self._live.values())
+        return any(lv.handle.snapshot().state != lv.recorded_state for lv in live)
+
+    def close(self, stop_runs: bool = True) -> None:
+        """Stop the supervisor (and the runs, which keep their checkpoints). For tests and the CLI."""
+        with self._lock:
+            live = list(self._live.values())
+        if stop_runs:
+            for lv in live:
+                lv.handle.stop("the server shut down")
+            for lv in live:
+                lv.handle.wait(10)
+        self.flush_checkpoints()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._writer.join(5)
+        self._record(force=True)
+        self.executor.close()
+
+
+def _copy(model: model_lib.MLP) -> model_lib.MLP:
+    import copy
+    return copy.deepcopy(model)
