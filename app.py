@@ -1,6 +1,8 @@
 """Entry point: `streamlit run app.py`. Page config and navigation, nothing else."""
 import streamlit as st
 
+from pages import shared
+
 st.set_page_config(page_title="MNIST neural-network playground", page_icon="🧠", layout="wide")
 
 pages = [
@@ -9,4 +11,5 @@ pages = [
     st.Page("pages/draw.py", title="Draw a digit", icon="✏️", url_path="draw"),
     st.Page("pages/look_inside.py", title="Look inside", icon="🔬", url_path="look_inside"),
 ]
+shared.warm_up()
 st.navigation(pages).run()

@@ -1,47 +1,94 @@
-"""Streamlit glue shared by the pages: the process-wide registry, who this browser is, which run
-it is looking at, and the hyper-parameter sidebar generated from core.config.PARAMS.
+"""Streamlit glue shared by the pages: the run service, who this browser is, which run it is
+looking at, and the hyper-parameter sidebar generated from core.config.PARAMS.
 
-The URL carries the state that must survive a reload: `user` (this browser's owner token), `run`
-(the run on screen) and every hyper-parameter that differs from its default (widgets bound with
-bind="query-params"), so a URL also shares a configuration with a class.
+Who this browser is lives in a cookie, never in the address bar: a URL copied off a projector or
+shared with a class carries settings (and maybe a run id), never the power to see or control
+someone's runs. The URL carries `run` (the run on screen; only its owner can open it) and every
+hyper-parameter that differs from its default, so a link also shares a configuration.
 """
 from __future__ import annotations
 
 import math
+import re
+import secrets
+import threading
 
 import streamlit as st
 import torch
 
 from core import data
 from core import model as model_lib
-from core.config import CHOICE_LABELS, GROUPS, PARAMS, ConfigError, HyperParams, Param, parse_value
-from core.registry import Registry, Run, new_owner_token
+from core.config import (CHOICE_LABELS, GROUPS, PARAMS, ConfigError, HyperParams, Param,
+                         format_value, parse_value)
+from core.runs import RunService, RunView
+
+OWNER_COOKIE = "mnist_playground_owner"
+OWNER_TOKEN = re.compile(r"[A-Za-z0-9_-]{24}")
+_service: RunService | None = None
+_service_lock = threading.Lock()
 
 
-@st.cache_resource
-def registry() -> Registry:
-    """One registry per server process, shared by every browser session."""
-    return Registry()
+def service() -> RunService:
+    """The process's one run service. A module global, not st.cache_resource: no menu item or
+    cache clearing can drop the runs a class is training."""
+    global _service
+    with _service_lock:
+        if _service is None:
+            _service = RunService()
+        return _service
+
+
+def warm_up() -> None:
+    """Load the data set, the default model and torch's kernels in the background once per
+    process, so the first Start and the first stroke on Draw do not wait for them."""
+    def work():
+        from core import predict
+        data.load("mnist")
+        try:
+            predict.default_model()
+        except Exception:   # the Draw page explains a missing default model itself
+            pass
+        service()
+    with _service_lock:
+        if getattr(warm_up, "started", False):
+            return
+        warm_up.started = True
+    threading.Thread(target=work, name="warm-up", daemon=True).start()
+
+
+def valid_owner_token(token) -> bool:
+    return isinstance(token, str) and OWNER_TOKEN.fullmatch(token) is not None
 
 
 def owner() -> str:
-    """This browser's owner token: kept in the session, restored from the URL after a reload."""
-    token = st.session_state.get("owner") or st.query_params.get("user") or new_owner_token()
-    st.session_state["owner"] = token
-    if st.query_params.get("user") != token:
-        st.query_params["user"] = token
+    """This browser's owner token: from its cookie (kept across reloads and server restarts),
+    else a new one that this page stores in the cookie. Malformed tokens are refused."""
+    token = st.session_state.get("owner")
+    if not valid_owner_token(token):
+        cookie = st.context.cookies.get(OWNER_COOKIE) if st.context.cookies else None
+        token = cookie if valid_owner_token(cookie) else secrets.token_urlsafe(18)
+        st.session_state["owner"] = token
+    if st.context.cookies.get(OWNER_COOKIE) != token and not st.session_state.get("_cookie_set"):
+        st.session_state["_cookie_set"] = True
+        st.html(f"<script>document.cookie = '{OWNER_COOKIE}={token}; path=/; max-age=31536000; "
+                "SameSite=Strict';</script>", unsafe_allow_javascript=True)
+    if "user" in st.query_params:          # old links carried the owner: never honoured again
+        del st.query_params["user"]
+    service().touch(token)
     return token
 
 
-def current_run() -> Run | None:
+def current_run() -> RunView | None:
     """The run on screen: from the session, or from ?run= after a reload (own runs only)."""
     run_id = st.session_state.get("run_id") or st.query_params.get("run")
-    run = registry().get(owner(), run_id) if run_id else None
+    run = service().get(owner(), run_id) if run_id else None
+    if run_id and run is None and st.query_params.get("run") == run_id:
+        st.session_state["run_unavailable"] = run_id
     set_current_run(run)
     return run
 
 
-def set_current_run(run: Run | None) -> None:
+def set_current_run(run: RunView | None) -> None:
     st.session_state["run_id"] = run.id if run else None
     if run is None:
         st.query_params.pop("run", None)
@@ -49,16 +96,22 @@ def set_current_run(run: Run | None) -> None:
         st.query_params["run"] = run.id
 
 
+def run_unavailable_notice() -> None:
+    """Say so when the link named a run this browser cannot open (someone else's, or deleted)."""
+    if st.session_state.pop("run_unavailable", None):
+        st.warning("The run in this link is not available: it belongs to another browser or has "
+                   "been deleted. Your own runs are listed on the Runs page.")
+
+
 NO_RUN = "none"   # run_picker's value for its "no run" option
 
 
 def run_picker(label: str = "Run", key: str = "run_picker", default_label: str | None = None,
-               help: str | None = None) -> Run | None:
+               help: str | None = None) -> RunView | None:
     """A select box over this browser's runs, newest first, that follows the Train page: when
     the current run changes, the selection jumps to it. With `default_label`, a first option
-    stands for "no run" and returns None (e.g. the shipped default model). The options are run
-    ids, not Runs: Streamlit deep-copies a select box's options, and a Run holds locks."""
-    runs = {r.id: r for r in registry().runs(owner())}
+    stands for "no run" and returns None (e.g. the shipped default model)."""
+    runs = {r.id: r for r in service().runs(owner())}
     if not runs:
         return None
     current = current_run()
@@ -78,12 +131,10 @@ def run_picker(label: str = "Run", key: str = "run_picker", default_label: str |
 # line (?init=normal&lr=0.01 <-> --init normal --lr 0.01): read once when a browser session starts
 # (a shared link or a reload), written back whenever the settings change.
 
-def _snap_to_grid(p: Param, value):
-    """A value from a URL that the slider does not offer becomes the nearest value it does."""
-    if not p.grid or value in p.grid:
-        return value
-    dist = (lambda g: abs(math.log(g) - math.log(value))) if p.log and value > 0 else (lambda g: abs(g - value))
-    return min((g for g in p.grid if not (p.log and g <= 0)), key=dist)
+def _options(p: Param, value) -> tuple:
+    """A slider's values: the schema's grid, plus `value` if a link brought one off the grid
+    (kept exactly: a link with lr=0.0004 trains with 0.0004, as the CLI would)."""
+    return p.grid if value in p.grid else tuple(sorted((*p.grid, value)))
 
 
 def _init_from_url() -> None:
@@ -94,20 +145,40 @@ def _init_from_url() -> None:
         value = p.default
         if p.name in st.query_params:
             try:
-                value = _snap_to_grid(p, parse_value(p, st.query_params[p.name]))
+                value = parse_value(p, st.query_params[p.name])
             except ValueError as e:
                 st.toast(f"Ignored {p.name}={st.query_params[p.name]!r} from the link: {e}")
         st.session_state.setdefault(p.name, value)
 
 
+def apply_settings(values: dict) -> None:
+    """Put settings into the sidebar (a run's "rerun with one change", a lesson)."""
+    for p in PARAMS:
+        if p.name in values:
+            st.session_state[p.name] = values[p.name]
+    st.session_state["_hp_from_url"] = True
+
+
 def _write_url(values: dict) -> None:
     for p in PARAMS:
         value = values.get(p.name, p.default)
-        text = str(value).lower() if p.kind is bool else f"{value:g}" if p.kind is float else str(value)
+        text = p.to_text(value)
         if value == p.default:
             st.query_params.pop(p.name, None)
         elif st.query_params.get(p.name) != text:
             st.query_params[p.name] = text
+
+
+def share_link(hp: HyperParams) -> str:
+    """A link with the configuration only (no run, no owner): safe to hand to a class."""
+    from urllib.parse import urlencode
+    query = urlencode({p.name: p.to_text(getattr(hp, p.name)) for p in PARAMS
+                       if getattr(hp, p.name) != p.default})
+    base = st.context.url.split("?")[0] if getattr(st.context, "url", None) else "/train"
+    return f"{base}?{query}" if query else base
+
+
+FOLDED_GROUPS = ("More", "Data")
 
 
 def _widget(p: Param, container) -> object:
@@ -119,12 +190,20 @@ def _widget(p: Param, container) -> object:
     if p.kind is bool:
         return container.toggle(**common)
     if p.grid:
-        return container.select_slider(options=p.grid, format_func=lambda v: f"{v:g}", **common)
+        value = st.session_state.get(p.name, p.default)
+        return container.select_slider(options=_options(p, value), format_func=lambda v: format_value(p, v),
+                                       **common)
     if p.kind is int and p.high - p.low <= 20:
         return container.slider(min_value=int(p.low), max_value=int(p.high), **common)
+    if p.kind is int and p.zero_means:
+        # Empty means the special value ("all"), written in the box as its placeholder.
+        if st.session_state.get(p.name) == 0:
+            st.session_state[p.name] = None
+        value = container.number_input(min_value=int(p.low), max_value=int(p.high), step=1000,
+                                       placeholder=p.zero_means, **common)
+        return 0 if value is None else value
     if p.kind is int:
-        return container.number_input(min_value=int(p.low), max_value=int(p.high),
-                                      step=1000 if p.zero_means else 1, **common)
+        return container.number_input(min_value=int(p.low), max_value=int(p.high), step=1, **common)
     return container.text_input(**common)
 
 
@@ -133,14 +212,20 @@ def hyperparams_sidebar() -> HyperParams | None:
     TensorFlow Playground does). Returns the validated HyperParams, or None after showing why
     the settings are not valid."""
     _init_from_url()
-    sb = st.sidebar
     values: dict[str, object] = {}
     for group in GROUPS:
-        sb.markdown(f"**{group}**")
-        for p in (p for p in PARAMS if p.group == group):
+        params = [p for p in PARAMS if p.group == group]
+        if group in FOLDED_GROUPS:   # rarely changed: folded, its title says what differs
+            changed = [format_value(p, st.session_state.get(p.name, p.default)) for p in params
+                       if st.session_state.get(p.name, p.default) not in (p.default, None)]
+            box = st.sidebar.expander(f"{group}{': ' + ', '.join(changed) if changed else ''}")
+        else:
+            box = st.sidebar
+            box.markdown(f"**{group}**")
+        for p in params:
             # Visibility depends on the values chosen above (e.g. σ only for the N(0, σ²) init).
             if p.is_shown(values):
-                values[p.name] = _widget(p, sb)
+                values[p.name] = _widget(p, box)
             else:
                 values[p.name] = st.session_state.get(p.name, p.default)
     _write_url(values)
@@ -148,13 +233,13 @@ def hyperparams_sidebar() -> HyperParams | None:
         hp = HyperParams.validate(values)
     except ConfigError as e:
         for name, msg in e.errors.items():
-            sb.error(f"**{name.replace('_', ' ').capitalize()}**: {msg}")
+            st.sidebar.error(f"**{name.replace('_', ' ').capitalize()}**: {msg}")
         return None
     ok, why = data.available(hp.dataset)
     if not ok:
-        sb.error(why)
+        st.sidebar.error(why)
         return None
-    sb.caption(architecture_caption(hp))
+    st.sidebar.caption(architecture_caption(hp))
     return hp
 
 
@@ -190,3 +275,6 @@ def _use_st_navigation() -> None:
 
 
 _use_st_navigation()
+
+
+registry = service   # the name the pages used before the run service (same runs()/get() calls)

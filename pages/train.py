@@ -1,33 +1,38 @@
 """Train page: pick a network in the sidebar, start a run, watch it learn live.
 
-The page never trains: it forwards button clicks to the run's Trainer (a background thread) and
-polls the trainer's snapshot once a second in a fragment, so inputs stay usable while it trains.
+The page never trains: it forwards clicks to the run service (core.runs) and polls the run's
+snapshot in a fragment, once a second (four times a second in a run's first seconds, so the
+first points appear at once), so inputs stay usable while it trains.
 """
 from __future__ import annotations
 
 import io
 import json
+import shlex
+import time
 
 import streamlit as st
 
 from core import model as model_lib
 from core.charts import train as charts
-from core.config import LIVE_PARAMS, PARAM, HyperParams, structural_changes
+from core.config import LIVE_PARAMS, PARAM, HyperParams, cli_flags, format_value, structural_changes
 from core.history import Curves
-from core.registry import Run
+from core.runs import Refused, RunView
+from core.states import ACTIVE_STATES, BADGE, DIVERGED, FAILED, FINISHED, IDLE, PAUSED, QUEUED, RESUMABLE_STATES, RUNNING
 from core.trainer import RunSnapshot
 from pages import shared
 
-STATE_BADGE = {"idle": "⚪ ready", "queued": "⏳ queued", "running": "🟢 running",
-               "paused": "⏸️ paused", "finished": "✅ finished", "stopped": "⏹️ stopped",
-               "diverged": "💥 diverged", "failed": "❌ failed"}
+FAST_REFRESH_S, REFRESH_S = 0.25, 1.0   # the live panel's refresh: fast in a run's first seconds
+FAST_FOR_S = 4.0
+SETTLE_S = 0.8        # a live change (learning rate...) applies once the input has been still this long
+FIRST_POINT_WAIT_S = 0.4   # after Start, wait this long at most for the untrained network's point
 
 
-def curves_of(run: Run) -> Curves:
+def curves_of(run: RunView) -> Curves:
     """The run's curves, fetched incrementally: each poll copies only the new points."""
     key = f"curves:{run.id}"
     curves, cursor = st.session_state.get(key, (Curves(), (0, 0, 0)))
-    new, cursor = run.trainer.history.snapshot(cursor)
+    new, cursor = run.curves(cursor)
     curves.extend(new)
     st.session_state[key] = (curves, cursor)
     return curves
@@ -41,103 +46,167 @@ def fmt_seconds(s: float | None) -> str:
 
 
 def cli_command(hp: HyperParams) -> str:
-    flags = " ".join(f"{PARAM[k].flag} {v}" if not isinstance(v, bool) else
-                     (PARAM[k].flag if v else f"--no-{PARAM[k].flag[2:]}")
-                     for k, v in hp.non_defaults().items())
-    return f"python -m core.train {flags} --json".replace("  ", " ")
+    return shlex.join(["python", "-m", "core.train", *cli_flags(hp), "--json"])
 
 
-# -- actions (forwarded to core) --------------------------------------------------------------------
+# -- actions (forwarded to the run service) ---------------------------------------------------------
 
-def do_start(run: Run | None, hp: HyperParams) -> None:
-    reg, me = shared.registry(), shared.owner()
-    if run is not None and run.trainer.snapshot().state == "idle" and not structural_changes(run.trainer.hp, hp):
-        run.trainer.start()
-    else:
-        if run is not None and run.trainer.snapshot().state == "idle":
-            reg.discard(me, run.id)   # an untrained run with stale settings: replace it
-        run = reg.start_new(me, hp)
+def refused(e: Refused) -> None:
+    st.session_state["refused"] = str(e)
+
+
+def do_start(run: RunView | None, hp: HyperParams) -> None:
+    svc, me = shared.service(), shared.owner()
+    try:
+        if run is not None and run.snapshot().state == IDLE and not structural_changes(run.hp, hp):
+            svc.start(me, run.id)
+        else:
+            if run is not None and run.snapshot().state == IDLE:
+                svc.delete(me, run.id)   # an untrained run with stale settings: replace it
+            run = svc.submit(me, hp)
+    except Refused as e:
+        return refused(e)
     shared.set_current_run(run)
+    deadline = time.monotonic() + FIRST_POINT_WAIT_S   # the untrained network's point, at once
+    while time.monotonic() < deadline and not run.curves()[1][1]:
+        time.sleep(0.02)
 
 
-def do_step(run: Run | None, hp: HyperParams) -> None:
+def do_step(run: RunView | None, hp: HyperParams) -> None:
+    svc, me = shared.service(), shared.owner()
     if run is None:
-        run = shared.registry().create(shared.owner(), hp)
+        try:
+            run = svc.submit(me, hp, start=False)
+        except Refused as e:
+            return refused(e)
         shared.set_current_run(run)
-    run.trainer.step_once()
+    svc.step(me, run.id)
 
 
-def do_reset(run: Run, hp: HyperParams) -> None:
+def do_reset(run: RunView, hp: HyperParams) -> None:
     """Stop the run on screen (it stays in the run list) and show a fresh, untrained one."""
-    reg, me = shared.registry(), shared.owner()
-    if run.trainer.snapshot().state == "idle":
-        reg.discard(me, run.id)
+    svc, me = shared.service(), shared.owner()
+    if run.snapshot().state == IDLE:
+        svc.delete(me, run.id)
     else:
-        run.trainer.stop()
-        run.trainer.wait(2.0)   # let it reach "stopped" before the page re-renders
-    shared.set_current_run(reg.create(me, hp))
+        svc.stop(me, run.id)
+        svc.wait(run.id, 3.0)   # let it reach "stopped" before the page re-renders
+    try:
+        shared.set_current_run(svc.submit(me, hp, start=False))
+    except Refused as e:
+        shared.set_current_run(None)
+        refused(e)
+
+
+def do_continue(run: RunView) -> None:
+    try:
+        shared.service().continue_run(shared.owner(), run.id)
+    except Refused as e:
+        refused(e)
+
+
+def apply_live_changes(run: RunView, snap: RunSnapshot, hp: HyperParams) -> None:
+    """Send the sidebar's learning rate, momentum and weight decay to the running trainer once
+    each has stayed put for SETTLE_S (arrow keys step through every value in between: only the
+    one the user stops at becomes a change on the curves)."""
+    if not snap.active:
+        return
+    pending = st.session_state.setdefault("live_pending", {})
+    now = time.monotonic()
+    for name in LIVE_PARAMS:
+        value = getattr(hp, name)
+        if not PARAM[name].is_shown(hp.to_dict()) or value == snap.live[name]:
+            pending.pop(name, None)
+            continue
+        if pending.get(name, (None,))[0] != value:
+            pending[name] = (value, now)
+        elif now - pending[name][1] >= SETTLE_S:
+            shared.service().set_live(shared.owner(), run.id, name, value)
+            pending.pop(name)
 
 
 # -- controls: rendered with the page; a click reruns the page and forwards intent to core ------
 
-def controls(run: Run | None, snap: RunSnapshot | None, hp: HyperParams | None) -> None:
+def controls(run: RunView | None, snap: RunSnapshot | None, hp: HyperParams | None) -> None:
     """Buttons, enabled by state. They are outside the live fragment: their state only changes
     when the run's state does, and then the fragment re-renders the whole page."""
+    svc, me = shared.service(), shared.owner()
     state = snap.state if snap else None
-    c = st.columns(5)
+    c = st.columns(6)
     ended = snap is not None and snap.ended
     if c[0].button("▶ Start new run" if ended else "▶ Start", type="primary", width="stretch",
                    disabled=hp is None or (snap is not None and snap.active), key="btn_start"):
         do_start(run, hp)
         st.rerun()
-    if state == "paused":
+    if state == PAUSED:
         if c[1].button("▶ Resume", width="stretch", key="btn_resume"):
-            run.trainer.resume()
+            svc.resume(me, run.id)
             st.rerun()
-    elif c[1].button("⏸ Pause", width="stretch", disabled=state not in ("running", "queued"),
+    elif state in RESUMABLE_STATES:
+        if c[1].button("⏯ Continue", width="stretch", key="btn_continue",
+                       help="Go on training this run from its last checkpoint."):
+            do_continue(run)
+            st.rerun()
+    elif c[1].button("⏸ Pause", width="stretch", disabled=state not in (RUNNING, QUEUED),
                      key="btn_pause"):
-        run.trainer.pause()
+        svc.pause(me, run.id)
         st.rerun()
     if c[2].button("⏭ Step", width="stretch", key="btn_step",
                    help="Train one mini-batch, then pause.",
-                   disabled=hp is None or state not in (None, "idle", "paused")):
+                   disabled=hp is None or state not in (None, IDLE, PAUSED)):
         do_step(run, hp)
         st.rerun()
     if c[3].button("⏹ Stop", width="stretch", disabled=not (snap and snap.active), key="btn_stop"):
-        run.trainer.stop()
-        run.trainer.wait(2.0)
+        svc.stop(me, run.id)
+        svc.wait(run.id, 3.0)
         st.rerun()
     if c[4].button("↺ Reset", width="stretch", key="btn_reset",
                    help="Start over from fresh random weights with the sidebar's settings.",
-                   disabled=hp is None or run is None or (state == "idle" and not structural_changes(run.trainer.hp, hp))):
+                   disabled=hp is None or run is None or (state == IDLE and not structural_changes(run.hp, hp))):
         do_reset(run, hp)
         st.rerun()
+    with c[5].popover("🔗 Share", width="stretch", help="A link with these settings only: "
+                      "whoever opens it gets the same sidebar, not your runs."):
+        if hp is not None:
+            st.code(shared.share_link(hp), language=None)
+            st.caption("The settings only: your runs stay private to this browser.")
 
 
-# -- the live panel: only what changes while a run trains, re-rendered once a second ---------------
-# Everything else stays out of it: each element in it is re-sent and re-drawn by the browser every
-# second, and on a 2-core laptop the browser's work competes with the training thread.
+# -- the live panel: only what changes while a run trains ---------------------------------------
+# Everything else stays out of it: each element in it is re-sent and re-drawn by the browser at
+# every refresh, and on a 2-core laptop the browser's work competes with the training thread.
 
 SMOOTHING, COMPARE = 0.6, ()   # the chart options' defaults (their widgets are below the chart)
 
 
-def compare_options(run: Run) -> dict[str, Run]:
-    return {r.id: r for r in shared.registry().runs(shared.owner()) if r.id != run.id}
+def status_line(run: RunView, snap: RunSnapshot) -> None:
+    """The state in words, with what the user can do about it."""
+    live = " · ".join(f"{PARAM[k].label.lower()} {format_value(PARAM[k], v)}" for k, v in snap.live.items()
+                      if PARAM[k].is_shown(run.hp.to_dict()))
+    message = (f"**{BADGE[snap.state]}** · run {run.label.split(' · ')[0]} · step {snap.step:,} of "
+               f"{snap.total_steps:,} · {live} · {snap.device}")
+    reason = snap.reason
+    if snap.state == QUEUED and snap.queue_position:
+        wait = f", about {fmt_seconds(snap.queue_wait)} to wait" if snap.queue_wait else ""
+        reason = (f"Waiting for a training slot: number {snap.queue_position} in the queue{wait}. "
+                  f"{shared.service().slots()} run(s) train at once on this server; it starts by itself.")
+    show = {DIVERGED: st.error, FAILED: st.error, FINISHED: st.success}.get(
+        snap.state, st.info if reason else st.markdown)
+    show(message + (f"  \n{reason}" if reason else ""))
 
 
-def live_panel(rendered_state: str) -> None:
-    """A fragment: re-rendered once a second while the run is active (see the page below)."""
+def live_panel(rendered_state: str, fast: bool) -> None:
+    """A fragment: re-rendered while the run is active (see the page below)."""
     run = shared.current_run()
     if run is None:
         return
-    snap = run.trainer.snapshot()
-    if snap.state != rendered_state:
+    snap = run.snapshot()
+    if snap.state != rendered_state or (fast and snap.elapsed > FAST_FOR_S):
         st.rerun()   # started, paused, ended...: re-render the page (buttons; start/stop polling)
-
-    # Status: the state in words, then big numbers that read well on a projector.
-    message = f"**{STATE_BADGE[snap.state]}** · run {run.label} · step {snap.step:,} of {snap.total_steps:,} · {snap.device}"
-    {"diverged": st.error, "failed": st.error, "finished": st.success}.get(
-        snap.state, st.info if snap.reason else st.markdown)(message + (f"  \n{snap.reason}" if snap.reason else ""))
+    hp = st.session_state.get("_hp")
+    if hp is not None:
+        apply_live_changes(run, snap, hp)
+    status_line(run, snap)
     m = st.columns(5)
     m[0].metric("Epoch", f"{snap.epoch:.2f} / {snap.epochs}")
     m[1].metric("Samples/s", f"{snap.samples_per_second:,.0f}")
@@ -150,33 +219,80 @@ def live_panel(rendered_state: str) -> None:
     # The chart options' widgets are rendered after this fragment: read their values by key.
     others = compare_options(run)
     chosen = [others[i] for i in st.session_state.get("compare", COMPARE) if i in others]
-    compare = [(f"#{r.number}", curves_of(r), r.trainer.steps_per_epoch) for r in chosen]
-    st.plotly_chart(charts.curves_figure(curves_of(run), run.trainer.steps_per_epoch,
+    compare = [(f"#{r.number}", curves_of(r), r.steps_per_epoch) for r in chosen]
+    st.plotly_chart(charts.curves_figure(curves_of(run), run.steps_per_epoch,
                                          st.session_state.get("smoothing", SMOOTHING), compare,
-                                         epochs=run.trainer.hp.epochs),
+                                         epochs=run.hp.epochs),
                     key="curves_chart", config={"displayModeBar": False})
+
+
+def compare_options(run: RunView) -> dict[str, RunView]:
+    return {r.id: r for r in shared.service().runs(shared.owner()) if r.id != run.id}
+
+
+def downloads(run: RunView, snap: RunSnapshot) -> None:
+    curves = curves_of(run)
+    if not curves.step:
+        return
+    d = st.columns(3)
+    d[0].download_button("⬇ Curves (CSV)", charts.curves_table(curves, run.steps_per_epoch),
+                         file_name=f"run{run.number}_curves.csv", mime="text/csv")
+    d[1].download_button("⬇ Settings (JSON)", json.dumps(run.hp.to_dict(), indent=2),
+                         file_name=f"run{run.number}_settings.json", mime="application/json")
+    if snap.state != DIVERGED:
+        try:
+            model = run.model()
+        except Exception as e:   # weights missing or damaged: say so, keep the page
+            d[2].caption(f"No weights to download: {e}")
+            return
+        buf = io.BytesIO()
+        model_lib.save(model, buf, hyperparams=run.hp.to_dict(), test_accuracy=snap.test_accuracy)
+        d[2].download_button("⬇ Model weights (.pt)", buf.getvalue(), file_name=f"run{run.number}_model.pt")
 
 
 # -- page ---------------------------------------------------------------------------------------------
 
-st.title("📈 Train")
 hp = shared.hyperparams_sidebar()
+st.session_state["_hp"] = hp
 run = shared.current_run()
-snap = run.trainer.snapshot() if run is not None else None
+snap = run.snapshot() if run is not None else None
+shared.run_unavailable_notice()
+if msg := st.session_state.pop("refused", None):
+    st.error(msg)
 
 if run is not None and hp is not None:
-    if snap.active:   # live knobs go to the running trainer, recorded as markers on the curves
-        for name in LIVE_PARAMS:
-            if PARAM[name].is_shown(hp.to_dict()) and getattr(hp, name) != snap.live[name]:
-                run.trainer.set_live(name, getattr(hp, name))
-    changed = structural_changes(run.trainer.hp, hp)
-    if changed and snap.state != "idle":
+    if snap.active:
+        apply_live_changes(run, snap, hp)
+    changed = structural_changes(run.hp, hp)
+    if changed and snap.state != IDLE:
         names = ", ".join(PARAM[c].label.lower() for c in changed)
         st.info(f"You changed {names}: that needs a new run. The run on screen keeps its "
                 f"settings; press **Reset** (or **Start new run** once it has ended) to train "
                 "with the new ones. Learning rate, momentum and weight decay change live.")
 
-shown_hp = run.trainer.hp if run is not None else hp
+controls(run, snap, hp)
+if run is None:
+    st.info("Pick a network in the sidebar (☰ at the top left on a phone) and press **Start** "
+            "(or **Step** to train one mini-batch at a time).")
+else:
+    fast = snap.active and snap.elapsed < FAST_FOR_S
+    st.fragment(live_panel, run_every=(FAST_REFRESH_S if fast else REFRESH_S) if snap.active else None)(
+        snap.state, fast)
+
+    # Chart options (a change reruns the page, and with it the chart).
+    others = compare_options(run)
+    opts = st.columns([1, 2])
+    opts[0].slider("Smoothing of the training curve", 0.0, 0.99, SMOOTHING, 0.01, key="smoothing",
+                   help="Exponential moving average of the per-step training loss and accuracy.")
+    if others:
+        # Options are run ids, not runs: Streamlit deep-copies widget values.
+        opts[1].multiselect("Compare with", list(others), format_func=lambda i: others[i].label,
+                            key="compare", help="Overlay the validation curves of your other runs.",
+                            placeholder="your other runs")
+    if snap.ended:
+        downloads(run, snap)
+
+shown_hp = run.hp if run is not None else hp
 if shown_hp is not None:
     with st.expander(f"Network: {shared.architecture_caption(shown_hp)}"):
         st.dataframe(model_lib.summary(shared.meta_model(shown_hp)), hide_index=True,
@@ -185,35 +301,3 @@ if shown_hp is not None:
                    "and standard deviation inside the model.")
         st.code(cli_command(shown_hp), language="bash")
         st.caption("The same run from the command line (prints a JSON summary).")
-
-controls(run, snap, hp)
-if run is None:
-    st.info("Pick a network in the sidebar and press **Start** (or **Step** to train one "
-            "mini-batch at a time).")
-else:
-    st.fragment(live_panel, run_every=1.0 if snap.active else None)(snap.state)
-
-    # Chart options (a change reruns the page, and with it the chart).
-    others = compare_options(run)
-    opts = st.columns([1, 2])
-    opts[0].slider("Smoothing of the training curve", 0.0, 0.99, SMOOTHING, 0.01, key="smoothing",
-                   help="Exponential moving average of the per-step training loss and accuracy.")
-    if others:
-        # Options are run ids, not Runs: Streamlit deep-copies widget values, and a Run holds locks.
-        opts[1].multiselect("Compare with", list(others), format_func=lambda i: others[i].label,
-                            key="compare", help="Overlay the validation curves of your other runs.",
-                            placeholder="your other runs")
-
-    if snap.ended and run.trainer.history.cursor()[0]:
-        curves = curves_of(run)
-        d = st.columns(3)
-        d[0].download_button("⬇ Curves (CSV)", charts.curves_table(curves, run.trainer.steps_per_epoch),
-                             file_name=f"run{run.number}_curves.csv", mime="text/csv")
-        d[1].download_button("⬇ Settings (JSON)", json.dumps(run.trainer.hp.to_dict(), indent=2),
-                             file_name=f"run{run.number}_settings.json", mime="application/json")
-        if snap.state != "diverged":
-            buf = io.BytesIO()
-            model_lib.save(run.trainer.model_snapshot(), buf, hyperparams=run.trainer.hp.to_dict(),
-                           test_accuracy=snap.test_accuracy)
-            d[2].download_button("⬇ Model weights (.pt)", buf.getvalue(),
-                                 file_name=f"run{run.number}_model.pt")

@@ -14,6 +14,8 @@ APP = str(Path(__file__).resolve().parents[2] / "app.py")
 def open_page():
     def _open(page: str, **query) -> AppTest:
         at = AppTest.from_file(APP, default_timeout=60)
+        if "_owner" in query:   # the same browser: its cookie names the owner
+            at.session_state["owner"] = query.pop("_owner")
         for k, v in query.items():
             at.query_params[k] = str(v)
         at.switch_page(page)
@@ -24,8 +26,8 @@ def open_page():
 
 
 def the_run(at: AppTest):
-    """The Run the page is showing (looked up the way the page does)."""
-    return shared.registry().get(at.session_state["owner"], at.session_state["run_id"])
+    """The run the page is showing (looked up the way the page does)."""
+    return shared.service().get(at.session_state["owner"], at.session_state["run_id"])
 
 
 def rerun_until(at: AppTest, cond, timeout: float = 60.0) -> AppTest:

@@ -1,5 +1,6 @@
 """The Train page in AppTest: sidebar from the schema, buttons, live run, reload."""
 from core.config import PARAMS
+from pages import shared
 from tests.app.conftest import rerun_until, the_run
 
 SHORT = dict(subset=1000, epochs=2, batch_size=32, depth=1, width=32)
@@ -54,15 +55,15 @@ def test_pause_step_resume_stop_buttons(open_page):
     run = the_run(at)
     at.button(key="btn_pause").click().run()
     rerun_until(at, lambda a: "btn_resume" in [b.key for b in a.button])   # the page shows it
-    step = run.trainer.snapshot().step
-    assert run.trainer.snapshot().state == "paused" and not at.button(key="btn_step").disabled
+    step = run.snapshot().step
+    assert run.snapshot().state == "paused" and not at.button(key="btn_step").disabled
     at.button(key="btn_step").click().run()
-    rerun_until(at, lambda a: run.trainer.snapshot().step == step + 1
+    rerun_until(at, lambda a: run.snapshot().step == step + 1
                 and "btn_resume" in [b.key for b in a.button])
     at.button(key="btn_resume").click().run()
-    rerun_until(at, lambda a: run.trainer.snapshot().step > step + 3)
+    rerun_until(at, lambda a: run.snapshot().step > step + 3)
     at.button(key="btn_stop").click().run()
-    assert run.trainer.snapshot().state == "stopped"
+    assert run.snapshot().state == "stopped"
     assert "stopped by the user" in at.info[0].value
 
 
@@ -71,11 +72,11 @@ def test_learning_rate_changes_go_to_the_running_trainer(open_page):
     at.button(key="btn_start").click().run()
     run = the_run(at)
     at.select_slider(key="lr").set_value(0.01).run()
-    rerun_until(at, lambda a: run.trainer.snapshot().live["lr"] == 0.01)
-    assert any(e["text"] == "lr 0.001 → 0.01" for e in run.trainer.history.snapshot()[0].events)
+    rerun_until(at, lambda a: run.snapshot().live["lr"] == 0.01)
+    assert any(e["text"] == "lr 0.001 → 0.01" for e in run.curves()[0].events)
     at.slider(key="depth").set_value(3).run()             # structure: needs a new run
     assert "needs a new run" in at.info[0].value
-    assert run.trainer.hp.depth == 1
+    assert run.hp.depth == 1
     at.button(key="btn_stop").click().run()
 
 
@@ -86,21 +87,26 @@ def test_reset_gives_fresh_weights_with_the_new_settings(open_page):
     at.slider(key="depth").set_value(2).run()
     at.button(key="btn_reset").click().run()
     fresh = the_run(at)
-    assert fresh.id != first.id and fresh.trainer.hp.depth == 2
-    assert fresh.trainer.snapshot().state == "idle" and first.trainer.snapshot().state == "stopped"
+    assert fresh.id != first.id and fresh.hp.depth == 2
+    assert fresh.snapshot().state == "idle" and first.snapshot().state == "stopped"
 
 
 def test_a_reload_reattaches_to_the_run(open_page):
     at = open_page("pages/train.py", **SHORT)
     at.button(key="btn_start").click().run()
     run = the_run(at)
-    reloaded = open_page("pages/train.py", user=at.session_state["owner"], run=run.id, **SHORT)
-    assert the_run(reloaded) is run
+    # the same browser (its cookie gives the session its owner) with the run's URL
+    reloaded = open_page("pages/train.py", _owner=at.session_state["owner"], run=run.id, **SHORT)
+    assert the_run(reloaded).id == run.id
     shown = [x.value for kind in ("markdown", "info", "success") for x in reloaded.get(kind)]
-    assert any(run.label in s for s in shown)
+    assert any(f"run #{run.number}" in s for s in shown)
     stranger = open_page("pages/train.py", run=run.id)      # another browser cannot see it
-    assert the_run(stranger) is None
-    run.trainer.stop()
+    assert the_run(stranger) is None and "not available" in stranger.warning[0].value
+    assert not [b for b in stranger.button if b.key == "btn_stop" and not b.disabled]
+    # an old link with ?user= gives nothing either, and the parameter is dropped
+    old = open_page("pages/train.py", user=at.session_state["owner"], run=run.id)
+    assert the_run(old) is None and "user" not in old.query_params
+    shared.service().stop(None, run.id)
 
 
 def test_an_unavailable_data_set_says_how_to_get_it(open_page, monkeypatch, tmp_path):
@@ -116,7 +122,8 @@ def test_an_unavailable_data_set_says_how_to_get_it(open_page, monkeypatch, tmp_
 def test_the_url_uses_the_cli_spelling_both_ways(open_page):
     at = open_page("pages/train.py", init="normal", init_sigma="0.0015", batch_norm="true")
     assert at.selectbox(key="init").value == "normal"
-    assert at.select_slider(key="init_sigma").value == 0.002       # snapped to the slider's grid
+    assert at.select_slider(key="init_sigma").value == 0.0015      # kept exactly (off the grid)
+    assert at.query_params["init_sigma"] == "0.0015"
     assert at.toggle(key="batch_norm").value is True
     at.selectbox(key="activation").set_value("tanh").run()
     assert at.query_params["activation"] == "tanh" and at.query_params["init"] == "normal"
@@ -141,13 +148,55 @@ def test_smoothing_and_compare_change_the_chart(open_page):
     first = the_run(at)
     rerun_until(at, lambda a: a.success and "finished" in a.success[0].value)
     at.slider(key="smoothing").set_value(0.0).run()
-    raw = first.trainer.history.snapshot()[0].loss
+    raw = first.curves()[0].loss
     assert chart(at)[0]["y"] == raw[:len(chart(at)[0]["y"])]         # 0 = the raw per-step losses
     at.slider(key="smoothing").set_value(0.95).run()
     assert chart(at)[0]["y"] != raw[:len(chart(at)[0]["y"])]
     at.button(key="btn_start").click().run()                           # "Start new run"
     rerun_until(at, lambda a: a.success and "finished" in a.success[0].value)
-    assert the_run(at) is not first
+    assert the_run(at).id != first.id
     at.multiselect(key="compare").select(first.id).run()
     names = [t["name"] for t in chart(at)]
     assert names.count(f"#{first.number} (validation)") == 2           # on both panels
+
+
+def test_a_learning_rate_applies_once_the_slider_settles_not_every_value_in_between(open_page):
+    at = open_page("pages/train.py", **{**SHORT, "epochs": 200})
+    at.button(key="btn_start").click().run()
+    run = the_run(at)
+    for lr in (0.002, 0.003, 0.005, 0.01):                 # arrow keys: one rerun per value
+        at.select_slider(key="lr").set_value(lr).run()
+    rerun_until(at, lambda a: run.snapshot().live["lr"] == 0.01)
+    changes = [e["text"] for e in run.curves()[0].events if e["kind"] == "lr"]
+    assert changes == ["lr 0.001 → 0.01"]
+    at.run()
+    status = [x.value for kind in ("markdown", "info") for x in at.get(kind) if "step" in x.value]
+    assert "learning rate 0.01" in status[0]               # the status shows the current value
+    shared.service().stop(None, run.id)
+
+
+def test_a_queued_run_shows_its_place_in_the_queue(open_page):
+    svc = shared.service()
+    blockers = [svc.submit(f"other{i}", svc_hp(epochs=200)) for i in range(svc.slots())]
+    try:
+        at = open_page("pages/train.py", **SHORT)
+        at.button(key="btn_start").click().run()
+        rerun_until(at, lambda a: a.info and "number 1 in the queue" in a.info[0].value)
+        assert "⏳ queued" in at.info[0].value
+        at.button(key="btn_stop").click().run()
+        assert the_run(at).snapshot().state == "stopped"
+    finally:
+        for b in blockers:
+            svc.stop(None, b.id)
+
+
+def test_a_network_too_big_for_the_server_is_refused_with_what_to_shrink(open_page):
+    at = open_page("pages/train.py", depth=12, width="4096", batch_size=1024)
+    at.button(key="btn_start").click().run()
+    assert "per student" in at.error[0].value and "GB" in at.error[0].value
+    assert the_run(at) is None
+
+
+def svc_hp(**kw):
+    from core.config import HyperParams
+    return HyperParams.validate(**{**SHORT, **kw})
