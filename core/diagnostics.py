@@ -11,7 +11,9 @@ model, never for the model being trained.
                                        most confident first
     signal_stats(model, x, y)       -> per hidden layer: mean/std of pre-activations and
                                        activations, dead/saturated units; per Linear: ‖∂L/∂W‖
-    read_signal(stats, hp)          -> what that picture says, in plain words
+    signal_problems(stats)          -> what is wrong in that picture (vanishing, dead units, ...)
+    read_signal(stats, hp, initial) -> what it says, in plain words; with the run's statistics at
+                                       initialization: what the init caused vs what training did
     weight_histograms(model, init)  -> per Linear: histogram of its weights now and at init
     first_layer_images(model, n)    -> the first layer's incoming weights as 28×28 images
 """
@@ -213,6 +215,10 @@ def signal_stats(model: MLP, x: torch.Tensor, y: torch.Tensor) -> SignalStats:
 
 
 # -- reading the picture ------------------------------------------------------------------------
+# read_signal() first lists the problems a SignalStats shows (Problem: a kind and its numbers),
+# then words each one. Given the same run's statistics at initialization, it tells what the
+# initialization caused (present then and now: σ may be to blame) from what training changed
+# (absent then: σ is not to blame, whatever it is).
 
 @dataclass(frozen=True)
 class Finding:
@@ -221,6 +227,9 @@ class Finding:
 
 
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+SIGMA_MARGIN = 1.2        # σ is only called too small/large when off by more than 20 %
+DEAD_SHARE, SATURATED_SHARE = 0.1, 0.2   # shares of units/outputs worth a finding
+GRADIENT_RATIO = 1e3      # first layer's gradient vs the output layer's
 
 
 def _fmt_factor(x: float) -> str:
@@ -242,39 +251,54 @@ def _he_or_xavier(stats: SignalStats) -> list[float]:
     return layer_sigmas("xavier" if stats.activation in SQUASHING else "he", sizes)
 
 
-def _suggested_sigmas(stats: SignalStats) -> str:
-    """'He init would use σ = 0.05 for layer 1 and 0.13 for layer 2' (Xavier for tanh/sigmoid)."""
-    name, init = ("Xavier", "xavier") if stats.activation in SQUASHING else ("He", "he")
+def sigma_advice(stats: SignalStats, hp: HyperParams, direction: str) -> str | None:
+    """With the N(0, σ²) init: '{σ} is too small/large for this depth; He init would use ...'
+    when σ is off by more than 20 % (SIGMA_MARGIN) from what He/Xavier would use for the hidden
+    layers, in that direction; None otherwise (σ is then not the cause: never advise a change
+    of a few %). The suggestion names layer 1's σ, and layer 2's when it differs."""
+    if hp.init != "normal" or not stats.fan_ins:
+        return None
     sig = _he_or_xavier(stats)
+    hidden = sig[:-1] or sig
+    s = hp.init_sigma
+    if direction == "small" and not any(s * SIGMA_MARGIN < v for v in hidden):
+        return None
+    if direction == "large" and not any(s > v * SIGMA_MARGIN for v in hidden):
+        return None
+    name, rule = (("Xavier", "σ = √(2/(fan_in + fan_out))") if stats.activation in SQUASHING
+                  else ("He", "σ = √(2/fan_in)"))
     text = f"{name} init would use σ = {_fmt_sigma(sig[0])} for layer 1"
     if len(sig) > 2 and _fmt_sigma(sig[1]) != _fmt_sigma(sig[0]):
         text += f" and σ = {_fmt_sigma(sig[1])} for layer 2"
-    return text + (" (σ = √(2/fan_in))" if init == "he" else " (σ = √(2/(fan_in + fan_out)))")
+    what = "too small" if direction == "small" else "too large"
+    return f"σ = {s:g} is {what} for this depth; {text} ({rule})."
 
 
-def read_signal(stats: SignalStats, hp: HyperParams) -> list[Finding]:
-    """Plain-language readings of a SignalStats, the most important first."""
+@dataclass(frozen=True)
+class Problem:
+    kind: str          # see PROBLEM_ORDER
+    layer: int         # where it is worst or starts (1-based; depth + 1 = the output)
+    value: float       # per-layer factor, share of units, or gradient ratio
+    detail: dict       # numbers for the wording
+
+
+PROBLEM_ORDER = ("overflow", "vanishing", "exploding", "dead", "saturated",
+                 "vanishing_gradient", "exploding_gradient", "no_gradient")
+
+
+def signal_problems(stats: SignalStats) -> dict[str, Problem]:
+    """What is wrong in this picture, by kind (empty: healthy). Thresholds: a spread that
+    shrinks below half (or grows beyond twice) per layer; >= 10 % dead units; >= 20 % saturated
+    outputs; a first-layer gradient 1,000× smaller or larger than the output layer's."""
+    out: dict[str, Problem] = {}
     if not stats.layers:
-        return [Finding("ok", "Softmax regression has no hidden layers, so there is nothing to "
-                              "propagate: the single layer sees the pixels directly (its weights "
-                              "are the images below).")]
-    out: list[Finding] = []
-    my_sigma = hp.init == "normal"
-    fix = _suggested_sigmas(stats)
-    if not all(math.isfinite(w) for w in stats.weight_stds):
-        return [Finding("bad", "**The weights themselves are inf/NaN:** training diverged (a too "
-                               "large learning rate, or too large initial weights), so every "
-                               "number below is meaningless. Start a new run.")]
-    layer_vals = [(l.layer, v) for l in stats.layers for v in (l.pre_std, l.act_std, l.pre_mean)]
-    bad = [k for k, v in layer_vals if not math.isfinite(v)]
-    if bad or not math.isfinite(stats.logits_std):
-        where = f"layer {bad[0]}" if bad else "the output layer"
-        out.append(Finding("bad", f"**Overflow:** the numbers exceed the float32 range (inf/NaN) "
-                           f"from {where} on. The weights are far too large for this depth: each "
-                           f"layer multiplies the signal, and it blows up. "
-                           + (f"σ = {hp.init_sigma:g} is too large; {fix}." if my_sigma else "")))
         return out
-
+    vals = [(l.layer, v) for l in stats.layers for v in (l.pre_std, l.act_std, l.pre_mean)]
+    bad = [k for k, v in vals if not math.isfinite(v)]
+    if bad or not math.isfinite(stats.logits_std):
+        where = bad[0] if bad else len(stats.layers) + 1
+        out["overflow"] = Problem("overflow", where, math.inf, {})
+        return out
     stds = np.array(stats.series("act_std"))
     depth = len(stds)
     # The per-layer factor of the activations' spread: geometric mean from layer 1 to the last
@@ -282,71 +306,179 @@ def read_signal(stats: SignalStats, hp: HyperParams) -> list[Finding]:
     alive = np.flatnonzero(stds > 0)
     last = int(alive[-1]) if len(alive) else 0
     r = float((stds[last] / stds[0]) ** (1 / last)) if last > 0 else 1.0
-    zero_from = (f" From layer {last + 2} on the spread is exactly 0: the differences between "
-                 "images fell below float32 precision." if last + 1 < depth else "")
+    zero_from = last + 2 if last + 1 < depth else None
+    detail = {"first": float(stds[0]), "last": float(stds[last]), "last_layer": last + 1,
+              "zero_from": zero_from}
     if r < 0.5 or (depth >= 2 and stds[0] == 0) or (zero_from and last > 0):
-        factor = _fmt_factor(1 / r) if r > 0 and last > 0 else "∞"
-        if my_sigma and hp.init_sigma < min(_he_or_xavier(stats)):
-            why = f"σ = {hp.init_sigma:g} is too small for this depth; {fix}."
-        elif stats.activation == "sigmoid":
-            why = ("The sigmoid's slope is at most 1/4, so every layer shrinks the signal "
-                   "again; batch norm or a ReLU help.")
-        else:
-            why = "The weights are too small for this depth; batch norm or He init help."
-        out.append(Finding("bad", f"**Vanishing signal:** activations shrink by ~{factor}× per "
-                           f"layer (std {stds[0]:.2g} in layer 1 → {stds[last]:.2g} in layer "
-                           f"{last + 1}): the last layers barely depend on the image.{zero_from} "
-                           f"{why}"))
+        out["vanishing"] = Problem("vanishing", last + 1, r if last > 0 else 0.0, detail)
     elif r > 2:
-        factor = _fmt_factor(r)
-        why = (f"σ = {hp.init_sigma:g} is too large for this depth; {fix}." if my_sigma else
-               "The weights are too large for this depth; batch norm or He init help.")
-        out.append(Finding("bad", f"**Exploding signal:** activations grow by ~{factor}× per "
-                           f"layer (std {stds[0]:.2g} in layer 1 → {stds[-1]:.2g} in layer "
-                           f"{depth}). {why}"))
-
-    dead = [(l.layer, l.dead) for l in stats.layers if l.dead is not None and l.dead >= 0.1]
+        out["exploding"] = Problem("exploding", depth, r, {**detail, "last": float(stds[-1])})
+    dead = [(l.layer, l.dead) for l in stats.layers if l.dead is not None and l.dead >= DEAD_SHARE]
     if dead:
-        worst = max(dead, key=lambda d: d[1])
-        out.append(Finding("bad" if worst[1] >= 0.5 else "warn",
-                           f"**Dead units:** {worst[1]:.0%} of layer {worst[0]}'s units never "
-                           f"switch on for these {stats.n_images} images (pre-activation ≤ 0 for "
-                           f"all of them), so no gradient flows through them"
-                           + (f"; {len(dead)} layers have ≥ 10 % dead units" if len(dead) > 1 else "")
-                           + ". A large learning rate kills units during training; at "
-                           "initialization, deep narrow ReLU stacks lose some by chance (batch "
-                           "norm helps)."))
-    sat = [(l.layer, l.saturated) for l in stats.layers if l.saturated is not None and l.saturated >= 0.2]
+        layer, share = max(dead, key=lambda d: d[1])
+        out["dead"] = Problem("dead", layer, share, {"layers": len(dead)})
+    sat = [(l.layer, l.saturated) for l in stats.layers
+           if l.saturated is not None and l.saturated >= SATURATED_SHARE]
     if sat:
-        worst = max(sat, key=lambda d: d[1])
-        tail = "below 0.01 or above 0.99" if stats.activation == "sigmoid" else "beyond ±0.99"
-        out.append(Finding("bad" if worst[1] >= 0.5 else "warn",
-                           f"**Saturated {stats.activation}:** {worst[1]:.0%} of layer {worst[0]}'s "
-                           f"outputs are in the flat tails ({tail}), where the slope is almost 0: "
-                           f"the gradient cannot pass. "
-                           + (f"σ = {hp.init_sigma:g} is too large; {fix}." if my_sigma else
-                              "The weights are too large for this activation.")))
-
+        layer, share = max(sat, key=lambda d: d[1])
+        out["saturated"] = Problem("saturated", layer, share, {})
     g = stats.grad_norms
-    if len(g) >= 3 and all(v > 0 for v in (g[0], g[-1])):
+    if len(g) >= 3 and g[0] > 0 and g[-1] > 0:
         ratio = g[0] / g[-1]
-        if ratio < 1e-3:
-            out.append(Finding("bad", f"**Vanishing gradient:** the gradient reaching layer 1 is "
-                               f"{_fmt_factor(1 / ratio)}× smaller than the output layer's, so the first "
-                               f"layers hardly learn."))
-        elif ratio > 1e3:
-            out.append(Finding("bad", f"**Exploding gradient:** the gradient at layer 1 is "
-                               f"{_fmt_factor(ratio)}× larger than the output layer's; training steps "
-                               f"will be erratic (lower the learning rate or the init σ)."))
+        if ratio < 1 / GRADIENT_RATIO:
+            out["vanishing_gradient"] = Problem("vanishing_gradient", 1, ratio, {})
+        elif ratio > GRADIENT_RATIO:
+            out["exploding_gradient"] = Problem("exploding_gradient", 1, ratio, {})
     elif len(g) >= 2 and g[0] == 0:
-        out.append(Finding("bad", "**No gradient reaches layer 1** (it is exactly 0): the first "
-                                  "layer cannot learn."))
+        out["no_gradient"] = Problem("no_gradient", 1, 0.0, {})
+    return out
 
-    if not out:
-        out.append(Finding("ok", f"**Healthy:** activations keep their scale through the {depth} "
-                                 f"hidden layer{'s' * (depth > 1)} (std {stds.min():.2g} to "
-                                 f"{stds.max():.2g}), no dead or saturated units, and every layer "
-                                 f"receives a gradient of a useful size."))
+
+def _layer_share(stats: SignalStats | None, kind: str, layer: int) -> float | None:
+    """The dead/saturated share of one layer (for 'x % at initialization')."""
+    if stats is None or not 1 <= layer <= len(stats.layers):
+        return None
+    return getattr(stats.layers[layer - 1], "dead" if kind == "dead" else "saturated")
+
+
+def _spread_factor(stats: SignalStats) -> str:
+    """'× 0.1 per layer'-style summary of a picture's activation spread (for comparisons)."""
+    stds = np.array(stats.series("act_std"))
+    if len(stds) < 2 or not np.isfinite(stds).all() or stds[0] <= 0:
+        return "–"
+    alive = np.flatnonzero(stds > 0)
+    last = int(alive[-1])
+    r = float((stds[last] / stds[0]) ** (1 / last)) if last > 0 else 1.0
+    return f"{r:.2g}× per layer"
+
+
+def _word(p: Problem, stats: SignalStats, hp: HyperParams, initial: SignalStats | None,
+          init_problems: dict[str, Problem] | None) -> Finding:
+    """One problem in words. `init_problems` is None when `stats` is itself the
+    initialization; otherwise the problem either was there at initialization (the init caused
+    it: σ may be to blame) or appeared during training (σ is not to blame)."""
+    from_init = init_problems is None or p.kind in init_problems
+    during = init_problems is not None and not from_init
+    then = (lambda text: f" At initialization: {text}.") if initial is not None else (lambda text: "")
+    d = p.detail
+    if p.kind == "overflow":
+        where = "the output layer" if p.layer > len(stats.layers) else f"layer {p.layer}"
+        cause = (sigma_advice(stats, hp, "large") if from_init else None) or (
+            "Training made the weights far too large (a too large learning rate)." if during else
+            "The weights are far too large for this depth: each layer multiplies the signal, "
+            "and it blows up.")
+        return Finding("bad", f"**Overflow:** the numbers exceed the float32 range (inf/NaN) from "
+                              f"{where} on. {cause}")
+    if p.kind == "vanishing":
+        factor = _fmt_factor(1 / p.value) if p.value > 0 else "∞"
+        zero = (f" From layer {d['zero_from']} on the spread is exactly 0: the differences "
+                "between images fell below float32 precision." if d["zero_from"] else "")
+        if during:
+            cause = ("This appeared during training (the initialization passed the signal on: "
+                     f"{_spread_factor(initial)}): units that died or weights that shrank "
+                     f"(weight decay {hp.weight_decay:g}) stop it; a smaller learning rate helps.")
+        else:
+            cause = sigma_advice(stats, hp, "small") or (
+                "The sigmoid's slope is at most 1/4, so every layer shrinks the signal again; "
+                "batch norm or a ReLU help." if stats.activation == "sigmoid" else
+                "The weights are too small for this depth; batch norm or He init help.")
+        return Finding("bad", f"**Vanishing signal:** activations shrink by ~{factor}× per layer "
+                              f"(std {d['first']:.2g} in layer 1 → {d['last']:.2g} in layer "
+                              f"{d['last_layer']}): the last layers barely depend on the image."
+                              f"{zero} {cause}")
+    if p.kind == "exploding":
+        if during:
+            cause = ("This appeared during training (at initialization: "
+                     f"{_spread_factor(initial)}): the weights grew; a smaller learning rate or "
+                     "weight decay keep them in range.")
+        else:
+            cause = sigma_advice(stats, hp, "large") or (
+                "The weights are too large for this depth; batch norm or He init help.")
+        return Finding("bad", f"**Exploding signal:** activations grow by ~{_fmt_factor(p.value)}× "
+                              f"per layer (std {d['first']:.2g} in layer 1 → {d['last']:.2g} in "
+                              f"layer {len(stats.layers)}). {cause}")
+    if p.kind == "dead":
+        before = _layer_share(initial, "dead", p.layer)
+        base = (f"**Dead units{' (more since initialization)' if during else ''}:** {p.value:.0%} "
+                f"of layer {p.layer}'s units never switch on for these {stats.n_images} images "
+                "(pre-activation ≤ 0 for all of them), so no gradient flows through them"
+                + (f"; {d['layers']} layers have ≥ 10 % dead units" if d["layers"] > 1 else "") + ".")
+        if during:
+            return Finding("warn" if p.value < 0.5 else "bad", base
+                           + f" At initialization: {before:.0%}. They died during training: a "
+                             "large learning rate kills units (lower it, or use leaky ReLU).")
+        return Finding("bad" if p.value >= 0.5 else "warn", base
+                       + (then(f"{before:.0%}") if before is not None and initial is not None else "")
+                       + " Deep narrow ReLU stacks lose some units by chance at initialization "
+                         "(batch norm helps); a large learning rate kills more during training.")
+    if p.kind == "saturated":
+        tail = "below 0.01 or above 0.99" if stats.activation == "sigmoid" else "beyond ±0.99"
+        base = (f"**Saturated {stats.activation}{' (grew during training)' if during else ''}:** "
+                f"{p.value:.0%} of layer {p.layer}'s outputs are in the flat tails ({tail}), where "
+                "the slope is almost 0: the gradient cannot pass.")
+        if during:
+            before = _layer_share(initial, "saturated", p.layer)
+            return Finding("warn", base + f" At initialization: {before:.0%}, so the "
+                           "initialization is not the cause: training made the weights larger. "
+                           "Saturated units learn slowly; if the loss stalls, weight decay or a "
+                           "smaller learning rate keep them in range.")
+        cause = sigma_advice(stats, hp, "large") or (
+            "The weights are too large for this activation." if hp.init != "normal" else
+            f"σ = {hp.init_sigma:g} is close to what Xavier init would use; with this depth a "
+            "few units saturate anyway (batch norm helps).")
+        return Finding("bad" if p.value >= 0.5 else "warn", base + " " + cause)
+    if p.kind == "vanishing_gradient":
+        return Finding("bad", f"**Vanishing gradient:** the gradient reaching layer 1 is "
+                              f"{_fmt_factor(1 / p.value)}× smaller than the output layer's, so "
+                              "the first layers hardly learn."
+                              + (" It appeared during training." if during else ""))
+    if p.kind == "exploding_gradient":
+        return Finding("bad", f"**Exploding gradient:** the gradient at layer 1 is "
+                              f"{_fmt_factor(p.value)}× larger than the output layer's; training "
+                              "steps will be erratic (lower the learning rate or the init σ).")
+    return Finding("bad", "**No gradient reaches layer 1** (it is exactly 0): the first layer "
+                          "cannot learn.")
+
+
+def read_signal(stats: SignalStats, hp: HyperParams,
+                initial: SignalStats | None = None) -> list[Finding]:
+    """Plain-language readings of a SignalStats, the most important first.
+
+    `initial`: the same network's statistics at initialization (for a trained run). Each
+    problem is then read against it: present at initialization too, it was caused by the
+    initialization (and σ is named when it is off by more than 20 %); absent then, it developed
+    during training and σ is not blamed. Problems the initialization had that training removed
+    are said too. Without `initial`, `stats` is read as an initialization."""
+    if not stats.layers:
+        return [Finding("ok", "Softmax regression has no hidden layers, so there is nothing to "
+                              "propagate: the single layer sees the pixels directly (its weights "
+                              "are the images below).")]
+    if not all(math.isfinite(w) for w in stats.weight_stds):
+        return [Finding("bad", "**The weights themselves are inf/NaN:** training diverged (a too "
+                               "large learning rate, or too large initial weights), so every "
+                               "number below is meaningless. Start a new run.")]
+    now = signal_problems(stats)
+    init = signal_problems(initial) if initial is not None and initial.layers else None
+    out = [_word(now[k], stats, hp, initial, init) for k in PROBLEM_ORDER if k in now]
+    if "overflow" in now:
+        return out
+    if init:
+        names = {"vanishing": "the signal vanished", "exploding": "the signal exploded",
+                 "dead": "many units were dead", "saturated": "many outputs were saturated",
+                 "vanishing_gradient": "the gradient vanished before layer 1",
+                 "exploding_gradient": "the gradient exploded towards layer 1",
+                 "overflow": "the numbers overflowed"}
+        fixed = [names[k] for k in PROBLEM_ORDER if k in init and k not in now and k in names]
+        if fixed:
+            out.append(Finding("ok", f"**Better than at initialization:** there, {' and '.join(fixed)}; "
+                                     "training has overcome it."))
+    if not any(f.level != "ok" for f in out):
+        stds = np.array(stats.series("act_std"))
+        depth = len(stds)
+        out.insert(0, Finding("ok", f"**Healthy:** activations keep their scale through the {depth} "
+                                    f"hidden layer{'s' * (depth > 1)} (std {stds.min():.2g} to "
+                                    f"{stds.max():.2g}), no dead or saturated units, and every "
+                                    "layer receives a gradient of a useful size."))
     return out
 
 

@@ -250,3 +250,100 @@ def test_first_layer_images_are_the_weight_rows():
     init = {k: torch.full_like(v, 100.0) for k, v in m.state_dict().items()}
     delta = D.first_layer_images(m, n=3, initial_state=init)          # change since init
     assert delta[2, 1, 3] == 2 * 784 + 1 * 28 + 3 - 100
+
+
+# -- readings against the run's own initialization (issue 14) -----------------------------------
+
+def texts(findings):
+    return " ".join(f.text for f in findings)
+
+
+def test_saturation_that_grew_during_training_does_not_blame_sigma():
+    """The issue's run: tanh, N(0, 0.05²), 784-128-128-10, trained fine. At initialization 5 %
+    of layer 1's outputs were saturated, now 81 %: training did that, not σ (and Xavier's
+    √(2/(784+128)) = 0.047 is within 20 % of 0.05 anyway)."""
+    hp = HyperParams.validate(depth=2, width="128", activation="tanh", init="normal", init_sigma=0.05)
+    at_init = fake_stats([0.6, 0.5], "tanh", saturated=[0.05, 0.01])
+    now = fake_stats([0.9, 0.8], "tanh", saturated=[0.81, 0.3])
+    found = D.read_signal(now, hp, initial=at_init)
+    (sat,) = [f for f in found if "Saturated" in f.text]
+    assert sat.level == "warn"
+    assert "81% of layer 1's outputs" in sat.text and "At initialization: 5%" in sat.text
+    assert "grew during training" in sat.text and "not the cause" in sat.text
+    assert "σ =" not in texts(found) and "Xavier" not in texts(found)
+
+
+def test_the_same_picture_read_as_an_initialization_never_advises_a_sigma_change_under_20_percent():
+    hp = HyperParams.validate(depth=2, width="128", activation="tanh", init="normal", init_sigma=0.05)
+    found = D.read_signal(fake_stats([0.9, 0.8], "tanh", saturated=[0.81, 0.3]), hp)
+    assert "81% of layer 1's outputs" in found[0].text
+    assert "0.047" not in texts(found) and "too large" not in found[0].text.split("tails")[1]
+    assert "close to what Xavier init would use" in found[0].text
+
+
+@pytest.mark.parametrize("sigma,direction,advised", [
+    (0.0505 * 1.19, "large", False), (0.0505 * 1.25, "large", True), (1.0, "large", True),
+    (0.125 / 1.19, "small", False), (0.125 / 1.25, "small", True), (0.001, "small", True)])
+def test_sigma_advice_only_beyond_20_percent(sigma, direction, advised):
+    """He for 784 → 128 → 128 → 10: σ = √(2/784) = 0.0505 for layer 1 and √(2/128) = 0.125 for
+    layer 2. One σ for all layers is 'too large' only when it exceeds 1.2 × 0.0505 (the smallest
+    layer's need) and 'too small' only below 0.125 / 1.2 (the largest one's)."""
+    hp = HyperParams.validate(depth=2, width="128", init="normal", init_sigma=round(sigma, 6))
+    stats = fake_stats([1.0, 1.0])
+    advice = D.sigma_advice(stats, hp, direction)
+    assert (advice is not None) == advised
+    if advice:
+        assert advice == (f"σ = {round(sigma, 6):g} is too {direction} for this depth; He init would "
+                          "use σ = 0.051 for layer 1 and σ = 0.12 for layer 2 (σ = √(2/fan_in)).")
+    assert D.sigma_advice(stats, HyperParams.validate(depth=2, width="128"), direction) is None  # He
+
+
+def test_vanishing_since_initialization_blames_sigma_and_vanishing_from_training_does_not():
+    hp = HyperParams.validate(depth=4, width="128", init="normal", init_sigma=0.01)
+    vanishing = fake_stats([1, 0.1, 0.01, 0.001])
+    healthy = fake_stats([1, 0.9, 0.95, 0.9])
+    both = D.read_signal(vanishing, hp, initial=vanishing)[0].text
+    assert "σ = 0.01 is too small" in both and "He init would use σ = 0.051" in both
+    later = D.read_signal(vanishing, hp, initial=healthy)[0].text
+    assert "Vanishing signal" in later and "appeared during training" in later
+    assert "σ = 0.01" not in later and "0.97× per layer" in later   # init: (0.9)^(1/3)
+
+
+def test_dead_units_that_died_during_training_name_the_learning_rate():
+    hp = HyperParams.validate(depth=3, width="128")
+    found = D.read_signal(fake_stats([1, 1, 1], dead=[0.0, 0.2, 0.7]), hp,
+                          initial=fake_stats([1, 1, 1], dead=[0.0, 0.0, 0.02]))
+    assert found[0].text.startswith("**Dead units (more since initialization):** 70% of layer 3's")
+    assert "At initialization: 2%" in found[0].text and "learning rate kills" in found[0].text
+
+
+def test_problems_of_the_initialization_that_training_removed_are_said():
+    hp = HyperParams.validate(depth=4, width="128", init="normal", init_sigma=0.01)
+    found = D.read_signal(fake_stats([1, 0.9, 0.95, 0.9]), hp, initial=fake_stats([1, 0.1, 0.01, 0.001]))
+    assert [f.level for f in found] == ["ok", "ok"]
+    assert found[0].text.startswith("**Healthy:**")
+    assert "Better than at initialization" in found[1].text and "the signal vanished" in found[1].text
+
+
+def test_real_tanh_network_whose_weights_grew_reads_as_training_not_sigma():
+    """A real 784-128-128-10 tanh network at N(0, 0.05²) on real MNIST images, then the same
+    network with every weight ×4 (what a long run with a large learning rate does): real
+    statistics, not hand-made ones."""
+    from core import data
+    from core.model import build
+    hp = HyperParams.validate(depth=2, width="128", activation="tanh", init="normal", init_sigma=0.05)
+    ds = data.load("mnist")
+    x, y = ds.train_x[:256], ds.train_y[:256]
+    m = build(hp, ds.mean, ds.std, torch.Generator().manual_seed(0)).eval()
+    at_init = D.signal_stats(m, x, y)
+    with torch.no_grad():
+        for lin in m.linears():
+            lin.weight.mul_(4)
+    now = D.signal_stats(m, x, y)
+    assert at_init.layers[0].saturated < 0.2 <= now.layers[0].saturated     # it really grew
+    found = D.read_signal(now, hp, initial=at_init)
+    assert any("grew during training" in f.text for f in found)
+    assert "σ = 0.05" not in texts(found) and "Xavier" not in texts(found)
+    # Read as an initialization, the same picture does blame σ = 0.2 (4 × 0.05).
+    as_init = D.read_signal(now, hp.replace(init_sigma=0.2))
+    assert "σ = 0.2 is too large for this depth; Xavier init would use σ = 0.047" in texts(as_init)
