@@ -118,6 +118,18 @@ class RunView:
         return self._svc.ledger.get_run(self.id) or self._rec
 
 
+def make_executor(limits: Limits):
+    """The executor the operator chose: a Ray cluster when $MNIST_PLAYGROUND_RAY_ADDRESS names
+    one (Ray is imported only then), else threads in this process."""
+    from .settings import ray_address
+    address = ray_address()
+    if address:
+        from .executors.ray import RayExecutor
+        return RayExecutor(address, limits)
+    from .executors.local import LocalExecutor
+    return LocalExecutor(limits)
+
+
 class RunService:
     TICK = 0.1              # the supervisor looks at slots this often
     RECORD_SECONDS = 1.0    # ... and copies curves into the ledger this often
@@ -130,8 +142,7 @@ class RunService:
         self.ledger = ledger or Ledger()
         self.limits = limits or Limits.from_env(headless=headless)
         if executor is None:
-            from .executors.local import LocalExecutor
-            executor = LocalExecutor(self.limits)
+            executor = make_executor(self.limits)
         self.executor = executor
         self.headless = headless
         self._clock = clock
@@ -144,9 +155,6 @@ class RunService:
         self._queue: dict[str, tuple[int, float]] = {}   # run id -> (position, wait)
         self._stop = threading.Event()
         self._last_record = self._last_care = 0.0
-        self.recovered = [] if headless else self.ledger.mark_interrupted()
-        if not headless:
-            self.ledger.clean_weights()
         # Checkpoint files are written by a thread of their own: torch.save + fsync of a large
         # network takes ~0.1 s that the training thread should not wait for. The newest state of
         # each run wins (an older one still waiting is dropped).
@@ -154,10 +162,39 @@ class RunService:
         self._write_ready = threading.Condition()
         self._writer = threading.Thread(target=self._write_checkpoints, name="checkpoint-writer", daemon=True)
         self._writer.start()
+        self.reattached = [] if headless else self._reattach()
+        self.recovered = [] if headless else self.ledger.mark_interrupted()
+        if not headless:
+            self.ledger.clean_weights()
         self._thread = None
         if supervise:
             self._thread = threading.Thread(target=self._supervise, name="run-supervisor", daemon=True)
             self._thread.start()
+
+    def _reattach(self) -> list[str]:
+        """After a restart of the web server: runs that still train elsewhere (a cluster's
+        detached actors) are found again through the ledger, before the others are marked
+        interrupted. The local executor has nothing to find (its threads died with the process)."""
+        reattach = getattr(self.executor, "reattach", None)
+        if reattach is None:
+            return []
+        found = []
+        for rec in self.ledger.list_runs(states=ACTIVE_STATES):
+            history = History()
+            history.extend(self.ledger.load_curves(rec.id))
+            handle = reattach(rec.id, HyperParams.validate(rec.config), history=history,
+                              sink=self._sink(rec.id))
+            if handle is None:
+                continue
+            from .memory import estimate as estimate_memory
+            self._live[rec.id] = _Live(handle, cursor=history.cursor(), arrived=self._clock(),
+                                       checkpoint_step=rec.checkpoint_step,
+                                       memory=estimate_memory(HyperParams.validate(rec.config)).total,
+                                       owner=rec.owner)
+            self._curves[rec.id] = history
+            self.ledger.update_run(rec.id, state=rec.state)   # this process now records it
+            found.append(rec.id)
+        return found
 
     # -- submitting -----------------------------------------------------------------------------
 

@@ -24,6 +24,13 @@ def home() -> Path:
     return Path(base) / "mnist-playground"
 
 
+def ray_address() -> str | None:
+    """The Ray cluster runs train on ($MNIST_PLAYGROUND_RAY_ADDRESS, e.g. "ray://head:10001" or
+    "auto"): the operator's setting, never a user's. None: runs train as threads in this process,
+    and Ray is not imported at all."""
+    return os.environ.get("MNIST_PLAYGROUND_RAY_ADDRESS") or None
+
+
 def cores() -> int:
     """The machine's cores (the ones this process may run on)."""
     try:
