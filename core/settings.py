@@ -86,12 +86,13 @@ class Limits:
         the headless CLI (no web server) trains on every core."""
         n = cores()
         training = n if headless or n == 1 else n - 1
-        return cls(
+        server_memory = int(memory_bytes() * 0.6)
+        return cls(   # headless: one user (the command line), no per-student shares
             training_cores=training,
             threads_per_run=training if headless else min(2, training),
-            server_memory=int(memory_bytes() * 0.6),
-            student_memory=2 * GB,
-            runs_per_student=3,
+            server_memory=server_memory,
+            student_memory=server_memory if headless else 2 * GB,
+            runs_per_student=1000 if headless else 3,
             max_run_seconds=2 * 3600.0,
             max_run_steps=2_000_000,
             abandon_pause_seconds=5 * 60.0,

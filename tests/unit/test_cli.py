@@ -36,4 +36,35 @@ def test_divergence_is_reported_in_json():
     p = run_cli("--init", "normal", "--init-sigma", "10", "--depth", "4", "--optimizer", "sgd",
                 "--lr", "5", "--subset", "1000", "--epochs", "1", "--json")
     out = json.loads(p.stdout.strip().splitlines()[-1])
-    assert out["diverged"] is True and ("NaN" in out["reason"] or "infinite" in out["reason"])
+    assert p.returncode == 0, p.stderr                       # a diverged run is a result
+    assert out["diverged"] is True and out["state"] == "diverged" and "at step" in out["reason"]
+
+
+def test_an_unknown_or_absent_device_exits_2_before_anything_runs():
+    p = run_cli("--device", "foo")
+    assert p.returncode == 2 and "--device: 'foo' is not a device" in p.stderr
+    p = run_cli("--device", "cuda")          # no GPU on the test machines
+    assert p.returncode == 2 and "no cuda device" in p.stderr
+
+
+def test_save_to_a_missing_folder_exits_2_before_training(tmp_path):
+    p = run_cli("--save", str(tmp_path / "nope" / "model.pt"), "--epochs", "200")
+    assert p.returncode == 2 and "does not exist" in p.stderr and "samples/s" not in p.stderr
+
+
+def test_the_run_is_kept_in_the_ledger_of_home_and_the_model_saved(tmp_path):
+    from core.ledger import Ledger
+    p = run_cli("--depth", "1", "--width", "32", "--subset", "1000", "--epochs", "1", "--lr", "0.0004",
+                "--home", str(tmp_path / "home"), "--save", str(tmp_path / "m.pt"), "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    rec = Ledger(tmp_path / "home").get_run(out["run_id"])
+    assert rec.state == "finished" and rec.owner == "cli" and rec.config["lr"] == 0.0004
+    assert rec.test_accuracy == out["test_accuracy"] and (tmp_path / "m.pt").stat().st_size > 1000
+
+
+def test_a_run_too_long_for_the_limits_is_refused_with_exit_2(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "core.train", "--batch-size", "1", "--epochs", "200"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env={**__import__("os").environ, "MNIST_PLAYGROUND_MAX_RUN_STEPS": "1000"})
+    assert p.returncode == 2 and "steps" in p.stderr and "allows 1,000" in p.stderr
