@@ -181,10 +181,11 @@ def share_link(hp: HyperParams) -> str:
 FOLDED_GROUPS = ("More", "Data")
 
 
-def _widget(p: Param, container) -> object:
+def _widget(p: Param, container, locked: bool = False) -> object:
     """One widget for one parameter, chosen from its schema. Its value lives in the session
-    (key = the parameter's name, kept across page switches)."""
-    common = dict(label=p.label, help=p.help, key=p.name, persist_state="session")
+    (key = the parameter's name, kept across page switches). Locked: shown, disabled."""
+    common = dict(label=p.label, help=p.help + (" Set by your teacher's lesson." if locked else ""),
+                  key=p.name, persist_state="session", disabled=locked)
     if p.choices:
         return container.selectbox(options=p.choices, format_func=lambda c: CHOICE_LABELS.get(c, c), **common)
     if p.kind is bool:
@@ -212,22 +213,32 @@ def hyperparams_sidebar() -> HyperParams | None:
     TensorFlow Playground does). Returns the validated HyperParams, or None after showing why
     the settings are not valid."""
     _init_from_url()
+    # A student's lesson: locked values are forced here, whatever the widget, the URL or the
+    # session said (core.classroom.enforce forces them again before a run is submitted).
+    from pages.class_widgets import sidebar_locks
+    locked, hidden = sidebar_locks()
+    for name, value in locked.items():
+        st.session_state[name] = value
     values: dict[str, object] = {}
     for group in GROUPS:
         params = [p for p in PARAMS if p.group == group]
+        if all(p.name in hidden for p in params):
+            values.update({p.name: locked[p.name] for p in params})
+            continue
         if group in FOLDED_GROUPS:   # rarely changed: folded, its title says what differs
             changed = [format_value(p, st.session_state.get(p.name, p.default)) for p in params
-                       if st.session_state.get(p.name, p.default) not in (p.default, None)]
+                       if st.session_state.get(p.name, p.default) not in (p.default, None) and p.name not in hidden]
             box = st.sidebar.expander(f"{group}{': ' + ', '.join(changed) if changed else ''}")
         else:
             box = st.sidebar
             box.markdown(f"**{group}**")
         for p in params:
             # Visibility depends on the values chosen above (e.g. σ only for the N(0, σ²) init).
-            if p.is_shown(values):
-                values[p.name] = _widget(p, box)
+            if p.is_shown(values) and p.name not in hidden:
+                values[p.name] = _widget(p, box, locked=p.name in locked)
             else:
                 values[p.name] = st.session_state.get(p.name, p.default)
+    values.update(locked)
     _write_url(values)
     try:
         hp = HyperParams.validate(values)
