@@ -20,7 +20,7 @@ from core.history import Curves
 from core.runs import Refused, RunView
 from core.states import ACTIVE_STATES, BADGE, DIVERGED, FAILED, FINISHED, IDLE, PAUSED, QUEUED, RESUMABLE_STATES, RUNNING
 from core.trainer import RunSnapshot
-from pages import shared
+from pages import class_widgets, shared
 
 FAST_REFRESH_S, REFRESH_S = 0.25, 1.0   # the live panel's refresh: fast in a run's first seconds
 FAST_FOR_S = 4.0
@@ -270,6 +270,7 @@ if run is not None and hp is not None:
                 f"settings; press **Reset** (or **Start new run** once it has ended) to train "
                 "with the new ones. Learning rate, momentum and weight decay change live.")
 
+class_widgets.class_banner(run, snap)   # a student in a class: the lesson's task, the challenge
 controls(run, snap, hp)
 if run is None:
     st.info("Pick a network in the sidebar (☰ at the top left on a phone) and press **Start** "
