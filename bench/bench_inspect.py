@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 
 from core import diagnostics as diag
+from core import model as model_lib
 from core.charts import inspect as charts
 from core.config import HyperParams
 from core.trainer import Trainer
@@ -46,10 +47,17 @@ def refresh_failures(tr: Trainer) -> None:
     pio.to_json(charts.class_metrics_figure(diag.class_metrics(cm), names), validate=False)
 
 
+_initial: dict[str, diag.SignalStats] = {}
+
+
 def refresh_signal(tr: Trainer, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """As the page does: the run now, read against its initialization (computed once per run)."""
+    if tr.id not in _initial:
+        init = model_lib.from_state_dict(tr.model.arch, tr.initial_state_dict())
+        _initial[tr.id] = diag.signal_stats(init, *batch)
     stats = diag.signal_stats(tr.model_snapshot(), *batch)
-    diag.read_signal(stats, tr.hp)
-    pio.to_json(charts.signal_figure(stats), validate=False)
+    diag.read_signal(stats, tr.hp, initial=_initial[tr.id])
+    pio.to_json(charts.signal_figure(stats, _initial[tr.id]), validate=False)
 
 
 def refresh_weights(tr: Trainer) -> None:

@@ -1,8 +1,9 @@
 """Look inside: where the network is wrong, how signals flow through its layers, what it learned.
 
-Everything is computed by core.diagnostics on a CPU copy of the run's weights
-(Trainer.model_snapshot()), never on the model being trained. While the run trains, each tab is a
-fragment that refreshes itself every REFRESH_S seconds; once it has ended, nothing polls.
+Everything is computed by core.diagnostics on a CPU copy of the run's weights (RunView.model()),
+never on the model being trained. While the run trains, each tab is a fragment that refreshes
+itself every REFRESH_S seconds; once it has ended, nothing polls. The page only reads runs
+through their RunView (snapshot, model, initial_model, hp, class_names, val_indices).
 """
 from __future__ import annotations
 
@@ -16,15 +17,20 @@ from core import data, diagnostics as diag
 from core import model as model_lib
 from core.charts import inspect as charts
 from core.config import HyperParams
-from core.registry import Run
+from core.runs import RunView, WeightsUnavailable
+from core.states import DIVERGED, QUEUED, RUNNING
+from core.verdict import TAB_FAILS, TAB_SIGNAL, TAB_WEIGHTS
 from pages import shared
 
 REFRESH_S = 3.0
 BATCH = 512                    # the fixed batch of the signal-propagation tab
 PAGE_SIZE = 24                 # digits per gallery page
 INIT_FIELDS = ("dataset", "depth", "width", "activation", "batch_norm", "init", "init_sigma", "seed")
-TABS = ("Where it fails", "Signal propagation", "What the first layer sees")
+TABS = (TAB_FAILS, TAB_SIGNAL, TAB_WEIGHTS)
+GOTO = "look_goto"             # another page may set this to a tab name before switching here
 ANY = "any"
+GONE = ("**This run is not available any more**: it has been deleted. Pick another run above, "
+        "or train one on the Train page.")
 
 
 # -- cached inputs ------------------------------------------------------------------------------
@@ -51,32 +57,40 @@ def fresh_signal(hp: HyperParams) -> diag.SignalStats:
     return diag.signal_stats(model, *batch_for(hp))
 
 
-def init_model(run: Run) -> model_lib.MLP:
-    """The run's model at initialization (rebuilt from its saved initial weights)."""
-    return model_lib.from_state_dict(run.trainer.model.arch, run.trainer.initial_state_dict())
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _initial(run_id: str, _run: RunView) -> tuple[dict, diag.SignalStats]:
+    """A run's weights at initialization and their signal statistics (both fixed for the run's
+    life: computed once per run for every browser that looks at it)."""
+    model = _run.initial_model()
+    return ({k: v.detach().clone() for k, v in model.state_dict().items()},
+            diag.signal_stats(model, *batch_for(_run.hp)))
 
 
-def run_init_signal(run: Run) -> diag.SignalStats:
-    key = f"look_init_signal:{run.id}"
-    if key not in st.session_state:
-        st.session_state[key] = diag.signal_stats(init_model(run), *batch_for(run.trainer.hp))
-    return st.session_state[key]
+def initial_state(run: RunView) -> dict:
+    return _initial(run.id, run)[0]
 
 
-def eval_set(run: Run, which: str) -> tuple[torch.Tensor, torch.Tensor]:
-    ds, split = run.trainer.dataset, run.trainer.split
+def initial_signal(run: RunView) -> diag.SignalStats:
+    return _initial(run.id, run)[1]
+
+
+def eval_set(run: RunView, which: str) -> tuple[torch.Tensor, torch.Tensor]:
+    ds = data.load(run.hp.dataset)
     if which == "test":
-        return ds.test_x.cpu(), ds.test_y.cpu()
-    idx = split.val_idx
-    return ds.train_x[idx].cpu(), ds.train_y[idx].cpu()
+        return ds.test_x, ds.test_y
+    idx = run.val_indices
+    return ds.train_x[idx], ds.train_y[idx]
 
 
-def predictions(run: Run, which: str, model: model_lib.MLP, step: int) -> diag.Predictions:
-    """One pass over the set per model version: cached by run, set and training step."""
+def predictions(run: RunView, which: str, snap) -> diag.Predictions:
+    """One pass over the set per version of the weights: cached by run, set and weights_version
+    (not by step: early stopping restores other weights at the same step). The weights are only
+    copied out of the run when the cache misses."""
     key = f"look_preds:{run.id}:{which}"
     cached = st.session_state.get(key)
-    if cached is None or cached[0] != step:
-        cached = (step, diag.predict(model, *eval_set(run, which)))
+    version = snap.weights_version   # changes with every step and with early stopping's restore
+    if cached is None or cached[0] != version:
+        cached = (version, diag.predict(run.model(), *eval_set(run, which)))
         st.session_state[key] = cached
     return cached[1]
 
@@ -87,11 +101,23 @@ def refresh_every(running: bool) -> float | None:
     return REFRESH_S if running else None
 
 
-def end_polling_if_done(run: Run | None, was_running: bool) -> None:
+def snapshot_or_none(run: RunView | None):
+    """The run's snapshot, or None when it has been deleted meanwhile."""
+    if run is None:
+        return None
+    try:
+        return run.snapshot()
+    except (KeyError, LookupError):
+        return None
+
+
+def end_polling_if_done(run: RunView | None, was_running: bool) -> None:
     """A fragment polls only while the run trains; when it stops, re-render the whole page
     once (with no polling)."""
-    if run is not None and was_running and run.trainer.snapshot().state not in ("running", "queued"):
-        st.rerun()
+    if run is not None and was_running:
+        snap = snapshot_or_none(run)
+        if snap is None or snap.state not in (RUNNING, QUEUED):
+            st.rerun()
 
 
 def fmt_num(v: float | None) -> str:
@@ -121,9 +147,17 @@ def show_findings(findings: list[diag.Finding]) -> None:
         {"ok": st.success, "warn": st.warning, "bad": st.error}[f.level](f.text)
 
 
-def init_differs(run: Run | None, hp: HyperParams | None) -> bool:
-    return run is None or hp is None or any(getattr(run.trainer.hp, f) != getattr(hp, f)
-                                            for f in INIT_FIELDS)
+def init_differs(run: RunView | None, hp: HyperParams | None) -> bool:
+    return run is None or hp is None or any(getattr(run.hp, f) != getattr(hp, f) for f in INIT_FIELDS)
+
+
+def model_or_message(run: RunView):
+    """The run's newest weights, or None after saying why they cannot be read."""
+    try:
+        return run.model()
+    except WeightsUnavailable as e:
+        st.warning(f"**The weights of this run are not available**: {e}.")
+        return None
 
 
 # -- tab 1: where it fails ----------------------------------------------------------------------
@@ -140,30 +174,38 @@ def page_step(delta: int, pages: int) -> None:
     st.session_state["look_page"] = min(pages, max(1, st.session_state.get("look_page", 1) + delta))
 
 
-def failures(run: Run | None, was_running: bool) -> None:
+def failures(run: RunView | None, was_running: bool) -> None:
     end_polling_if_done(run, was_running)
     if run is None:
         st.info("No run yet: train a network on the **Train** page first, then come back to see "
                 "where it is wrong.")
         return
-    snap = run.trainer.snapshot()
+    snap = snapshot_or_none(run)
+    if snap is None:
+        st.warning(GONE)
+        return
     if snap.step == 0:
         st.info("This run has not trained yet (step 0): press **Start** on the Train page. An "
                 "untrained network only guesses.")
         return
-    if snap.state == "diverged":
-        st.info("No predictions to show: a network with inf/NaN weights answers nothing useful. "
-                "The *Signal propagation* tab can still show a fresh network from the sidebar.")
+    if snap.state == DIVERGED:
+        st.info("No predictions to show: a network whose loss blew up answers nothing useful. "
+                "The *Signal propagation* tab shows what happened to its signal, and a fresh "
+                "network from the sidebar.")
         return
-    names = run.trainer.dataset.class_names
+    names = run.class_names
+    n_val = len(run.val_indices)
     c = st.columns([2, 2, 3])
     which = c[0].radio("Evaluate on", ("validation", "test"), horizontal=True, key="look_set",
-                       format_func=lambda w: f"validation ({len(run.trainer.split.val_idx):,})"
-                       if w == "validation" else "test (10,000)")
+                       format_func=lambda w: f"validation ({n_val:,})" if w == "validation"
+                       else "test (10,000)")
     normalize = c[1].toggle("Row-normalized (%)", key="look_norm",
                             help="Each row divided by the size of its true class.")
-    model = run.trainer.model_snapshot()
-    preds = predictions(run, which, model, snap.step)
+    try:
+        preds = predictions(run, which, snap)
+    except WeightsUnavailable as e:
+        st.warning(f"**The weights of this run are not available**: {e}.")
+        return
     n_wrong = int((preds.y_true != preds.y_pred).sum())
     c[2].markdown(f"**{preds.accuracy:.2%}** accuracy on the {len(preds.y_true):,} {which} images "
                   f"at step {snap.step:,} · **{n_wrong:,}** mistakes")
@@ -202,7 +244,7 @@ def failures(run: Run | None, was_running: bool) -> None:
     gallery(run, which, preds, idx, names, (true, pred))
 
 
-def gallery(run: Run, which: str, preds: diag.Predictions, idx: np.ndarray,
+def gallery(run: RunView, which: str, preds: diag.Predictions, idx: np.ndarray,
             names: tuple[str, ...], filter_key: tuple) -> None:
     if len(idx) == 0:
         st.info("No examples in this cell.")
@@ -231,14 +273,19 @@ def gallery(run: Run, which: str, preds: diag.Predictions, idx: np.ndarray,
 
 # -- tab 2: signal propagation ------------------------------------------------------------------
 
-def signal(run: Run | None, hp: HyperParams | None, was_running: bool) -> None:
+def signal(run: RunView | None, hp: HyperParams | None, was_running: bool) -> None:
     end_polling_if_done(run, was_running)
     source = "fresh"
-    if run is not None:
-        snap = run.trainer.snapshot()
+    snap = snapshot_or_none(run)
+    if run is not None and snap is None:
+        st.warning(GONE)
+    if snap is not None:
         source = st.radio("Network", ("run", "fresh"), horizontal=True, key="look_source",
                           format_func=lambda s: f"current run (step {snap.step:,})" if s == "run"
                           else "fresh init from the sidebar")
+    model = model_or_message(run) if source == "run" else None
+    if source == "run" and model is None:
+        return
     if source == "fresh":
         if hp is None:
             st.warning("The sidebar settings are not valid (see the messages there): fix them "
@@ -249,13 +296,14 @@ def signal(run: Run | None, hp: HyperParams | None, was_running: bool) -> None:
                     "change σ, the activation or the depth in the sidebar and the curves move "
                     "at once.")
     else:
-        used_hp = run.trainer.hp
-        stats = diag.signal_stats(run.trainer.model_snapshot(), *batch_for(used_hp))
-        ref = run_init_signal(run) if snap.step > 0 else None
+        used_hp = run.hp
+        stats = diag.signal_stats(model, *batch_for(used_hp))
+        ref = initial_signal(run) if snap.step > 0 else None
         st.markdown(f"**Run {run.label} at step {snap.step:,}** ({snap.state})"
-                    + (": solid lines now, dashed lines at its initialization." if ref else
-                       ", at its initialization."))
-    show_findings(diag.read_signal(stats, used_hp))
+                    + (": solid lines now, dashed lines at its initialization. Each reading "
+                       "compares with the initialization: what it caused, and what training "
+                       "changed." if ref else ", at its initialization."))
+    show_findings(diag.read_signal(stats, used_hp, initial=ref))
     if stats.layers:
         st.plotly_chart(charts.signal_figure(stats, ref), key="look_signal",
                         config={"displayModeBar": False})
@@ -274,14 +322,20 @@ def signal(run: Run | None, hp: HyperParams | None, was_running: bool) -> None:
 
 # -- tab 3: weights -----------------------------------------------------------------------------
 
-def weights(run: Run | None, hp: HyperParams | None, was_running: bool) -> None:
+def weights(run: RunView | None, hp: HyperParams | None, was_running: bool) -> None:
     end_polling_if_done(run, was_running)
     c = st.columns([3, 2])
     n = c[0].slider("Units shown", 8, 64, 32, 8, key="look_units",
                     help="The first N units of the first layer.")
+    snap = snapshot_or_none(run)
+    if run is not None and snap is None:
+        st.warning(GONE)
+        return
     if run is not None:
-        snap = run.trainer.snapshot()
-        model, init = run.trainer.model_snapshot(), run.trainer.initial_state_dict()
+        model = model_or_message(run)
+        if model is None:
+            return
+        init = initial_state(run)
         where = f"run {run.label}, step {snap.step:,}"
         delta = c[1].toggle("Show what training changed (now − at initialization)",
                             key="look_delta", help="Random initial weights hide the pattern for "
@@ -314,16 +368,21 @@ def weights(run: Run | None, hp: HyperParams | None, was_running: bool) -> None:
 
 st.title("🔬 Look inside")
 hp = shared.hyperparams_sidebar()
+shared.current_run()        # a ?run= this browser cannot open is noted here (said below)
 run = shared.run_picker("Run", key="look_run")
+shared.run_unavailable_notice()
+snap = snapshot_or_none(run)
 if run is None:
     st.info("**No run yet: train first.** Go to the Train page, press **Start** and come back "
             "(one epoch on a 2,000-image subset takes seconds). Meanwhile, the *Signal "
             "propagation* tab shows a fresh network from the sidebar's settings.")
     st.page_link("pages/train.py", label="Go to Train", icon="📈")
-running = run is not None and run.trainer.snapshot().state in ("running", "queued")
-if run is not None and run.trainer.snapshot().state == "diverged":
-    st.error("**This run diverged**: its weights are now inf/NaN, so the pictures below cannot "
-             f"show anything it learned. {run.trainer.snapshot().reason}")
+elif snap is None:
+    st.warning(GONE)
+running = snap is not None and snap.state in (RUNNING, QUEUED)
+if snap is not None and snap.state == DIVERGED:
+    st.error("**This run diverged**: its loss blew up and its weights are huge (or inf/NaN), so "
+             f"the pictures below show what went wrong, not what it learned. {snap.reason}")
 if running:
     st.caption(f"The run is training: the charts refresh every {REFRESH_S:g} s.")
 
@@ -334,6 +393,11 @@ sig = (run.id if run else None, *(getattr(hp, f) for f in INIT_FIELDS)) if hp el
 if st.session_state.get("look_sig", "unset") != sig:
     st.session_state["look_sig"] = sig
     st.session_state["look_source"] = "fresh" if init_differs(run, hp) else "run"
+# Another page (e.g. the Train page's verdict) may send the user to a tab, and to the run itself.
+if (goto := st.session_state.pop(GOTO, None)) in TABS:
+    st.session_state["look_tab"] = goto
+    if goto == TAB_SIGNAL and snap is not None:
+        st.session_state["look_source"] = "run"
 
 tabs = st.tabs(TABS, key="look_tab", on_change="rerun",
                default=TABS[0] if run is not None else TABS[1])
