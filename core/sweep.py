@@ -18,13 +18,24 @@ every cell they belong to.
 """
 from __future__ import annotations
 
+import argparse
 import difflib
 import itertools
 import json
+import logging
+import os
+import secrets
+import sys
+import threading
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from . import states
 from .config import PARAM, PARAMS, ConfigError, HyperParams, Param, parse_value
+
+log = logging.getLogger(__name__)
 
 MAX_AXES = 2
 MAX_LEVELS = 12          # values per axis: a lecture table has at most about ten
@@ -308,3 +319,425 @@ class SweepSpec:
         n = len(self.runs())
         seeds = f"{len(self.seeds)} seed{'s' if len(self.seeds) > 1 else ''}"
         return f"{' × '.join(parts)} × {seeds} = {n} run{'s' if n != 1 else ''}"
+
+
+# -- running a sweep through the run service ----------------------------------------------------------
+# A sweep's runs go through RunService.submit like any other run: the same admission, the same
+# fair queue and training slots, the same ledger (each run carries the sweep's id). They are fed
+# to the service a few at a time (enough to keep the training slots busy), so a sweep of 35 runs
+# fits within the per-student limit on unfinished runs and its memory is that of a few runs.
+
+def check(svc, owner: str, spec: SweepSpec) -> None:
+    """Refuse (runs.Refused, with the figures) a sweep the server's limits cannot take, before
+    anything is submitted: a run that could never be admitted, or more runs or bytes than the
+    server keeps for one student (the sweep's first runs would be deleted to make room)."""
+    from .memory import estimate, size_text, what_to_shrink
+    from .runs import Refused, train_count
+    lim, hps = svc.limits, spec.runs()
+    for hp in hps:
+        steps = -(-train_count(hp) // hp.batch_size) * hp.epochs
+        if steps > lim.max_run_steps:
+            raise Refused(f"A run of this sweep would take {steps:,} steps; this server allows "
+                          f"{lim.max_run_steps:,} per run: fewer epochs or a larger batch.")
+        est = estimate(hp)
+        if est.total > min(lim.student_memory, lim.server_memory):
+            budget = min(lim.student_memory, lim.server_memory)
+            raise Refused(f"A run of this sweep needs ~{size_text(est.total)} of memory; the server "
+                          f"allows {size_text(budget)} per student: {what_to_shrink(est, budget)}.")
+    if len(hps) > lim.stored_runs_per_student:
+        raise Refused(f"This sweep needs {len(hps)} runs; the server keeps {lim.stored_runs_per_student} "
+                      "runs per student: fewer values or seeds.")
+    stored = sum(estimate(hp).checkpoint for hp in hps)
+    if stored > lim.stored_bytes_per_student:
+        raise Refused(f"This sweep's {len(hps)} runs would keep ~{size_text(stored)} of weights; the "
+                      f"server keeps {size_text(lim.stored_bytes_per_student)} per student: fewer "
+                      "values or seeds, or a smaller network.")
+
+
+def window(svc, spec: SweepSpec) -> int:
+    """How many of the sweep's runs may be unfinished at once: enough to fill the training slots
+    with one more waiting (no slot idles between two runs), within the per-student limits on
+    unfinished runs and memory; on a web server one run is left for the student's Train page."""
+    from .memory import estimate
+    lim = svc.limits
+    runs_allowed = lim.runs_per_student - (0 if svc.headless else 1)
+    biggest = max(estimate(hp).total for hp in spec.runs())
+    return max(1, min(svc.slots() + 1, runs_allowed, lim.student_memory // max(biggest, 1)))
+
+
+class Sweep:
+    """A sweep in the ledger, and its feeder thread while it runs in this process.
+
+    `start_sweep` creates one, `open_sweep` finds one again (after a page reload or a restart).
+    Results come from the runs themselves (`svc.runs(owner, sweep_id=...)`), matched to their cell
+    by their settings, so the table is right however the sweep was run or resumed."""
+
+    POLL = 0.05
+
+    def __init__(self, svc, owner: str, spec: SweepSpec, sweep_id: str, record: dict | None = None):
+        self.svc, self.owner, self.spec, self.id = svc, owner, spec, sweep_id
+        self._record = record or {}
+        self._thread: threading.Thread | None = None
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+        self.waiting_for = ""          # why the next run is not submitted yet (a refusal), if so
+        self._ended: dict[str, Any] = {}   # run id -> RunResult, for runs that have ended
+        self.cell_of = {p.hp: (p.row, p.col) for p in spec.points()}
+
+    # -- state ----------------------------------------------------------------------------------
+
+    @property
+    def feeding(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def state(self) -> str:
+        """RUNNING while fed (here or by another live process), else as recorded; a sweep left
+        running by a process that is gone is INTERRUPTED (Continue finishes it)."""
+        if self.feeding:
+            return states.RUNNING
+        rec = self.svc.ledger.get_sweep(self.id) or self._record
+        if rec.get("state") == states.RUNNING:
+            token = (rec.get("result") or {}).get("process", "")
+            from .ledger import process_alive, this_process
+            if token and token != this_process() and process_alive(token):
+                return states.RUNNING
+            return states.INTERRUPTED
+        return rec.get("state") or states.IDLE
+
+    def views(self) -> list:
+        """The sweep's runs that exist (newest first)."""
+        return self.svc.runs(self.owner, sweep_id=self.id)
+
+    def label(self, hp: HyperParams) -> str:
+        """'σ=0.01 · he' (+ ' · seed 1' when the sweep has several seeds): a run's place in the table."""
+        hp = effective(hp)
+        cell = self.cell_of.get(hp)
+        if cell is None:
+            return hp.describe()
+        r, c = cell
+        parts = [self.spec.rows.levels[r].label] + ([self.spec.cols.levels[c].label] if self.spec.cols else [])
+        if len(self.spec.seeds) > 1:
+            parts.append(f"seed {hp.seed}")
+        return " · ".join(parts)
+
+    def results(self) -> list:
+        """A RunResult for each existing run (ended ones read once and kept)."""
+        from .sweep_table import RunResult
+        out = []
+        for v in self.views():
+            r = self._ended.get(v.id)
+            if r is None:
+                snap = v.snapshot()
+                r = RunResult.of(v.id, v.hp, snap, v.curves()[0] if snap.ended else None)
+                if r.ended:
+                    self._ended[v.id] = r
+            out.append(r)
+        return out
+
+    def table(self, results=None):
+        from .sweep_table import Table
+        return Table.build(self.spec, self.results() if results is None else results,
+                           over=self.state not in (states.RUNNING, states.IDLE))
+
+    def progress(self) -> tuple[int, int]:
+        """(runs ended, runs in all)."""
+        total = len(self.spec.runs())
+        ended = sum(1 for v in self.views() if v.snapshot().state in states.ENDED_STATES)
+        return ended, total
+
+    # -- control --------------------------------------------------------------------------------
+
+    def start(self) -> "Sweep":
+        """Feed the runs that do not exist yet (and continue stopped or interrupted ones) in a
+        background thread."""
+        with self._lock:
+            if self.feeding:
+                return self
+            from .ledger import this_process
+            self._cancel.clear()
+            self.svc.ledger.update_sweep(self.id, state=states.RUNNING, ended=None,
+                                         result={"process": this_process()})
+            self._thread = threading.Thread(target=self._feed, name=f"sweep-{self.id}", daemon=True)
+            self._thread.start()
+        with _lock:
+            _active[self.id] = self
+        return self
+
+    def cancel(self) -> None:
+        """Stop the whole sweep: nothing more is submitted, and its unfinished runs are stopped
+        (they keep their checkpoints: Continue goes on from there)."""
+        self._cancel.set()
+        if self._thread is not None:
+            self._thread.join(30)
+        active = [v for v in self.views() if v.snapshot().state in (states.IDLE, *states.ACTIVE_STATES)]
+        for v in active:
+            self.svc.stop(self.owner, v.id, "stopped: the sweep was cancelled")
+        for v in active:
+            self.svc.wait(v.id, 30)
+        self._finish(states.STOPPED)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the sweep is over (True) or the timeout passed."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.feeding
+
+    def _feed(self) -> None:
+        svc, owner = self.svc, self.owner
+        from .runs import Refused
+        try:
+            width = window(svc, self.spec)
+            existing = {effective(v.hp): v for v in self.views()}
+            todo = [hp for hp in self.spec.runs()
+                    if hp not in existing or existing[hp].snapshot().state in states.RESUMABLE_STATES]
+            mine: list[str] = [v.id for v in existing.values()
+                               if v.snapshot().state in (states.IDLE, *states.ACTIVE_STATES)]
+            for v in existing.values():          # a run created but never started (a crash)
+                if v.snapshot().state == states.IDLE:
+                    svc.start(owner, v.id)
+            while not self._cancel.is_set():
+                mine = [rid for rid in mine if not self._ended_now(rid)]
+                if not todo and not mine:
+                    break
+                if todo and len(mine) < width:
+                    hp = todo[0]
+                    try:
+                        old = existing.get(hp)
+                        if old is not None:
+                            view = svc.continue_run(owner, old.id) or old
+                        else:
+                            view = svc.submit(owner, hp, sweep_id=self.id, name=self.label(hp)[:80])
+                        todo.pop(0)
+                        mine.append(view.id)
+                        self.waiting_for = ""
+                        continue
+                    except Refused as e:          # room is taken (other runs): wait for it
+                        self.waiting_for = str(e)
+                        if not mine:
+                            self._cancel.wait(1.0)
+                            continue
+                self._cancel.wait(self.POLL)
+        except Exception:
+            log.exception("sweep %s", self.id)
+            self._finish(states.FAILED)
+            return
+        if not self._cancel.is_set():       # cancel() finishes a cancelled sweep itself
+            self._finish(states.FINISHED)
+
+    def _ended_now(self, run_id: str) -> bool:
+        view = self.svc.get(self.owner, run_id)
+        return view is None or view.snapshot().state in states.ENDED_STATES
+
+    def _finish(self, state: str) -> None:
+        for v in self.views():                     # the last figures are in the ledger
+            if v.snapshot().state in states.ENDED_STATES:
+                self.svc.wait(v.id, 10)
+        from .sweep_table import Table
+        table = Table.build(self.spec, self.results(), over=True)
+        self.svc.ledger.update_sweep(self.id, state=state, ended=time.time(),
+                                     result={"table": table.to_json()})
+        with _lock:
+            _active.pop(self.id, None)
+
+
+_active: dict[str, Sweep] = {}     # sweeps fed by this process, by id
+_lock = threading.Lock()
+
+
+def start_sweep(svc, owner: str, spec: SweepSpec) -> Sweep:
+    """Check, record and start a sweep; raises runs.Refused when the server cannot take it."""
+    check(svc, owner, spec)
+    sweep_id = secrets.token_hex(8)
+    svc.ledger.add_sweep(sweep_id, owner, spec.to_json(), time.time())
+    svc.ledger.update_sweep(sweep_id, name=spec.name or spec.describe())
+    return Sweep(svc, owner, spec, sweep_id).start()
+
+
+def open_sweep(svc, owner: str, sweep_id: str | None) -> Sweep | None:
+    """One of `owner`'s sweeps: the live one when this process feeds it, else rebuilt from the
+    ledger. None for an unknown id or someone else's sweep."""
+    if not sweep_id:
+        return None
+    with _lock:
+        live = _active.get(sweep_id)
+    if live is not None:
+        return live if live.owner == owner else None
+    rec = svc.ledger.get_sweep(sweep_id)
+    if rec is None or rec["owner"] != owner:
+        return None
+    return Sweep(svc, owner, SweepSpec.from_json(rec["spec"]), sweep_id, rec)
+
+
+def list_sweeps(svc, owner: str) -> list[dict]:
+    """The owner's sweeps, newest first (ledger records: id, name, created, state...)."""
+    return svc.ledger.list_sweeps(owner)
+
+
+def run_sweep(svc, owner: str, spec: SweepSpec, *, on_progress=None, poll: float = 0.5) -> Sweep:
+    """Run a whole sweep and return it when every run has ended; `on_progress(sweep)` is called
+    about every `poll` seconds. KeyboardInterrupt cancels it."""
+    sweep = start_sweep(svc, owner, spec)
+    try:
+        while not sweep.wait(poll):
+            if on_progress is not None:
+                on_progress(sweep)
+    except KeyboardInterrupt:
+        sweep.cancel()
+        raise
+    return sweep
+
+
+# -- the command line ---------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    from .presets import PRESETS
+    parser = argparse.ArgumentParser(
+        prog="python -m core.sweep",
+        description="Train a grid of runs (one or two parameters x seeds) or a lesson preset, and "
+                    "print the lecture-style table. Progress goes to stderr; with --json the last "
+                    "stdout line is one JSON object (the runs and the table).",
+        epilog="examples:\n  python -m core.sweep --preset init-sigma --json\n"
+               "  python -m core.sweep --grid lr=1e-3,1e-2 --grid width=10,100,1000 --seeds 3 --epochs 2 --json\n"
+               "presets: " + ", ".join(PRESETS),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    what = parser.add_argument_group("what to sweep")
+    what.add_argument("--preset", choices=list(PRESETS), help="a lesson preset (its settings, grid and check)")
+    what.add_argument("--reduced", action="store_true",
+                      help="the preset's reduced form: fewer images and epochs, same lesson, seconds")
+    what.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...",
+                      help="a parameter and its values (once or twice); per-layer widths in "
+                           "parentheses: width=(200,100),(30,30)")
+    what.add_argument("--seeds", type=int, default=None, metavar="N", help=f"seeds per cell, 1 to {MAX_SEEDS} (default 1)")
+    what.add_argument("--metric", choices=[m for m in METRICS if m.endswith("accuracy")], default=None,
+                      help="what the table's cells show (default test_accuracy)")
+    parser.add_argument("--home", metavar="DIR", help="the data folder of the run ledger "
+                        "(default $MNIST_PLAYGROUND_HOME or ~/.local/share/mnist-playground)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    base = parser.add_argument_group("base settings (as python -m core.train; a preset's own unless given)")
+    for p in PARAMS:
+        if p.kind is bool:
+            base.add_argument(p.flag, dest=p.name, default=argparse.SUPPRESS,
+                              action=argparse.BooleanOptionalAction, help=p.help)
+        else:
+            base.add_argument(p.flag, dest=p.name, default=argparse.SUPPRESS,
+                              metavar=p.kind.__name__.upper(), help=p.help)
+    return parser
+
+
+def spec_from_args(args: argparse.Namespace) -> SweepSpec:
+    """The sweep the command line asks for; SweepError (with every problem) when it cannot run."""
+    from .presets import PRESETS
+    given = {p.name: getattr(args, p.name) for p in PARAMS if hasattr(args, p.name)}
+    if args.preset and args.grid:
+        raise SweepError(["give either --preset or --grid, not both"])
+    if args.seeds is not None and not 1 <= args.seeds <= MAX_SEEDS:
+        raise SweepError([f"--seeds: give 1 to {MAX_SEEDS}, not {args.seeds}"])
+    if args.reduced and not args.preset:
+        raise SweepError(["--reduced goes with --preset"])
+    if args.preset:
+        preset = PRESETS[args.preset]
+        try:
+            spec = preset.spec(reduced=args.reduced, seeds=args.seeds, **given)
+        except ConfigError as e:
+            raise SweepError([f"{PARAM[k].flag if k in PARAM else k}: {v}" for k, v in e.errors.items()]) from None
+        if args.metric:
+            spec = SweepSpec.build(spec.base, spec.axes, spec.seeds, metric=args.metric,
+                                   columns=(args.metric, *[c for c in spec.columns if c != args.metric]),
+                                   name=spec.name, preset=spec.preset)
+        return spec
+    if not args.grid:
+        raise SweepError(["give a --preset or at least one --grid NAME=VALUES (e.g. --grid lr=1e-3,1e-2)"])
+    axes, problems = [], []
+    for text in args.grid:
+        try:
+            axes.append(parse_grid(text))
+        except SweepError as e:
+            problems += e.problems
+    if problems:
+        raise SweepError(problems)
+    try:
+        base = HyperParams.validate(given)
+    except ConfigError as e:
+        raise SweepError([f"{PARAM[k].flag}: {v}" for k, v in e.errors.items()]) from None
+    metric = args.metric or "test_accuracy"
+    return SweepSpec.build(base, axes, args.seeds or 1, metric=metric, columns=(metric,))
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        spec = spec_from_args(args)
+    except SweepError as e:
+        parser.error("; ".join(e.problems))
+    if args.home:
+        os.environ["MNIST_PLAYGROUND_HOME"] = str(Path(args.home).expanduser())
+    from .data import DataError
+    from .ledger import Ledger, LedgerError
+    from .presets import PRESETS
+    from .runs import Refused, RunService
+    from .sweep_table import line_chart
+    try:
+        svc = RunService(Ledger(), headless=True)
+    except (LedgerError, OSError) as e:
+        parser.error(f"--home: cannot use the data folder: {e}")
+    owner = "cli"
+    _say(f"{spec.name + ': ' if spec.name else ''}{spec.describe()} · {svc.slots()} training slot"
+         f"{'s' if svc.slots() > 1 else ''} of {svc.limits.threads_per_run} thread"
+         f"{'s' if svc.limits.threads_per_run > 1 else ''} · ledger {svc.ledger.home}")
+    reported: set[str] = set()
+
+    def progress(sweep: Sweep) -> None:
+        for r in sweep.results():
+            if r.ended and r.run_id not in reported:
+                reported.add(r.run_id)
+                figure = (f"test accuracy {r.test_accuracy:.2%}" if r.test_accuracy is not None
+                          else r.reason)
+                _say(f"  [{len(reported)}/{len(spec.runs())}] {sweep.label(r.hp)}: {r.state}, {figure} "
+                     f"({r.seconds or 0:.1f} s)")
+        if sweep.waiting_for:
+            _say(f"  waiting: {sweep.waiting_for}")
+
+    try:
+        try:
+            sweep = run_sweep(svc, owner, spec, on_progress=progress)
+        except Refused as e:
+            parser.error(str(e))
+        except DataError as e:
+            _say(f"error: {e}")
+            return 1
+        except KeyboardInterrupt:
+            _say("cancelled")
+            return 130
+        progress(sweep)
+        results = sweep.results()
+        table = sweep.table(results)
+        _say("\n" + table.to_text())
+        out = {"sweep_id": sweep.id, "spec": spec.to_json(), "table": table.to_json(),
+               "chart": line_chart(spec, table),
+               "runs": [{**r.to_json(), "label": sweep.label(r.hp)} for r in results[::-1]]}
+        if spec.preset:
+            preset = PRESETS[spec.preset]
+            failed = preset.outcome(table, results)
+            out["preset"] = {"key": preset.key, "expected": preset.expected, "failed": failed}
+            _say(f"expected: {preset.expected}\n" + ("lesson visible ✓" if not failed else
+                                                     "not as expected: " + "; ".join(failed)))
+        if args.json:
+            print(json.dumps(out, allow_nan=False, default=_json_default))
+        bad = [r for r in results if r.state not in (states.FINISHED, states.DIVERGED)]
+        return 1 if bad else 0
+    finally:
+        svc.close()
+
+
+def _json_default(x):
+    raise TypeError(f"not JSON: {type(x).__name__}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

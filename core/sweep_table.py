@@ -98,13 +98,17 @@ class Cell:
     values: list[float] = field(default_factory=list)
     diverged: int = 0
     reasons: list[str] = field(default_factory=list)    # why each diverged (or failed) run ended so
-    pending: int = 0               # not ended yet (queued, running, paused)
-    other: int = 0                 # ended without the figure: stopped, failed, interrupted
+    pending: int = 0               # not ended yet (queued, running, paused, or not submitted yet)
+    other: int = 0                 # ended without the figure: stopped, failed, interrupted, not run
 
     @classmethod
-    def of(cls, metric: str, results: Sequence[RunResult | None]) -> "Cell":
+    def of(cls, metric: str, results: Sequence[RunResult | None], over: bool = False) -> "Cell":
+        """`over`: the sweep has ended, so a run that does not exist was never run (cancelled)."""
         cell = cls(metric, runs=len(results))
         for r in results:
+            if r is None and over:
+                cell.other += 1
+                continue
             if r is None or not r.ended:
                 cell.pending += 1
                 continue
@@ -159,7 +163,8 @@ class Table:
     metric: str
 
     @classmethod
-    def build(cls, spec: SweepSpec, results: Sequence[RunResult]) -> "Table":
+    def build(cls, spec: SweepSpec, results: Sequence[RunResult], over: bool = False) -> "Table":
+        """`over`: the sweep has ended (cells of runs that were never submitted are not pending)."""
         by_hp = {effective(r.hp): r for r in results}
         grid: dict[tuple[int, int], list[RunResult | None]] = {}
         for p in spec.points():
@@ -167,10 +172,10 @@ class Table:
         rows = spec.rows.labels
         if spec.cols is not None:
             cols = spec.cols.labels
-            cells = [[Cell.of(spec.metric, grid[r, c]) for c in range(len(cols))] for r in range(len(rows))]
+            cells = [[Cell.of(spec.metric, grid[r, c], over) for c in range(len(cols))] for r in range(len(rows))]
             return cls(spec.rows.title, spec.cols.title, rows, cols, cells, spec.metric)
         cols = [METRICS[m][0] for m in spec.columns]
-        cells = [[Cell.of(m, grid[r, 0]) for m in spec.columns] for r in range(len(rows))]
+        cells = [[Cell.of(m, grid[r, 0], over) for m in spec.columns] for r in range(len(rows))]
         return cls(spec.rows.title, "", rows, cols, cells, spec.metric)
 
     def cell(self, row: str, col: str | None = None) -> Cell:

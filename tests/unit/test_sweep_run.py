@@ -1,0 +1,173 @@
+"""Sweeps through the run service: fed within the limits, recorded, cancelled, reopened, refused;
+and the `python -m core.sweep` command line."""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core import states
+from core.config import HyperParams
+from core.ledger import Ledger
+from core.runs import Refused, RunService
+from core.settings import Limits
+from core.sweep import SweepSpec, open_sweep, parse_grid, run_sweep, start_sweep
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = dict(subset=500, depth=1, width="16", epochs=1, batch_size=100, dropout=0.0)
+
+
+@pytest.fixture
+def service(tmp_path):
+    made = []
+
+    def _make(headless=True, **limits):
+        lim = Limits.defaults(headless=headless).replace(**{"training_cores": 1, "threads_per_run": 1, **limits})
+        svc = RunService(Ledger(tmp_path / "home"), limits=lim, headless=headless)
+        made.append(svc)
+        return svc
+    yield _make
+    for svc in made:
+        svc.close()
+
+
+def test_a_sweep_trains_every_cell_and_records_itself(service):
+    svc = service()
+    spec = SweepSpec.build(HyperParams.validate(**TINY), [parse_grid("lr=0.001,0.01"), parse_grid("width=8,16")], seeds=2)
+    sweep = run_sweep(svc, "alice", spec, poll=0.1)
+    views = svc.runs("alice", sweep_id=sweep.id)
+    assert len(views) == 8 and all(v.snapshot().state == states.FINISHED for v in views)
+    assert sorted(v.name for v in views)[0] == "0.001 · 16 · seed 0"
+    table = sweep.table()
+    acc = [v.snapshot().test_accuracy for v in views if v.hp.lr == 0.01 and v.hp.width == "8"]
+    assert table.cell("0.01", "8").mean == pytest.approx(sum(acc) / 2) and table.cell("0.01", "8").n == 2
+    rec = svc.ledger.get_sweep(sweep.id)
+    assert rec["state"] == states.FINISHED and rec["owner"] == "alice" and rec["ended"]
+    assert rec["result"]["table"]["cells"][1][0]["mean"] == pytest.approx(sum(acc) / 2)
+    assert SweepSpec.from_json(rec["spec"]) == spec
+
+
+def test_the_runs_are_fed_within_the_per_student_limit(service):
+    svc = service(runs_per_student=2)
+    spec = SweepSpec.build(HyperParams.validate(**TINY), [parse_grid("lr=0.001,0.002,0.005,0.01,0.02")])
+    sweep = start_sweep(svc, "bob", spec)
+    most = 0
+    while not sweep.wait(0.02):
+        unfinished = [v for v in svc.runs("bob") if v.snapshot().state not in states.ENDED_STATES]
+        most = max(most, len(unfinished))
+    assert most <= 2 and len(svc.runs("bob", sweep_id=sweep.id)) == 5
+    assert sweep.state == states.FINISHED
+
+
+def test_a_web_server_sweep_leaves_one_run_for_the_train_page(service):
+    svc = service(headless=False, runs_per_student=3)
+    spec = SweepSpec.build(HyperParams.validate(**{**TINY, "subset": 5000, "epochs": 3}),
+                           [parse_grid("lr=0.001,0.002,0.005,0.01")])
+    sweep = start_sweep(svc, "carol", spec)
+    try:
+        time.sleep(1.0)
+        own = svc.submit("carol", HyperParams.validate(**TINY))   # not refused: room was left
+        assert own.sweep_id is None
+    finally:
+        sweep.cancel()
+
+
+def test_cancel_stops_the_whole_sweep(service):
+    svc = service()
+    spec = SweepSpec.build(HyperParams.validate(**{**TINY, "subset": 20000, "epochs": 20}),
+                           [parse_grid("lr=0.001,0.002,0.005,0.01")])
+    sweep = start_sweep(svc, "dave", spec)
+    deadline = time.monotonic() + 30
+    while not any(v.snapshot().state == states.RUNNING for v in sweep.views()):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    sweep.cancel()
+    views = sweep.views()
+    assert 1 <= len(views) < 4                     # the rest were never submitted
+    assert all(v.snapshot().state in states.ENDED_STATES for v in views)
+    assert any(v.snapshot().state == states.STOPPED for v in views)
+    assert sweep.state == states.STOPPED and svc.ledger.get_sweep(sweep.id)["state"] == states.STOPPED
+    time.sleep(0.3)
+    assert len(sweep.views()) == len(views)       # nothing submitted after the cancel
+    assert sweep.table().cell("0.01").text() == "–"
+
+
+def test_a_sweep_is_found_again_by_its_owner_only(service, tmp_path):
+    svc = service()
+    spec = SweepSpec.build(HyperParams.validate(**TINY), [parse_grid("lr=0.001,0.01")])
+    sweep = run_sweep(svc, "erin", spec, poll=0.1)
+    again = RunService(Ledger(tmp_path / "home"), headless=True)
+    try:
+        reopened = open_sweep(again, "erin", sweep.id)
+        assert reopened.spec == spec and reopened.state == states.FINISHED
+        assert reopened.table().to_json()["cells"] == sweep.table().to_json()["cells"]
+        assert open_sweep(again, "mallory", sweep.id) is None and open_sweep(again, "erin", "nope") is None
+    finally:
+        again.close()
+
+
+def test_a_sweep_too_large_is_refused_before_anything_is_submitted(service):
+    svc = service(stored_runs_per_student=5)
+    spec = SweepSpec.build(HyperParams.validate(**TINY), [parse_grid("lr=0.001,0.01"), parse_grid("width=8,16,32")])
+    with pytest.raises(Refused, match="This sweep needs 6 runs; the server keeps 5 runs per student"):
+        start_sweep(svc, "fred", spec)
+    svc2 = service(student_memory=50 << 20)
+    big = SweepSpec.build(HyperParams.validate(**{**TINY, "depth": 2, "width": "4096"}), [parse_grid("lr=0.001,0.01")])
+    with pytest.raises(Refused, match="needs ~.* of memory; the server allows 50 MB per student"):
+        start_sweep(svc2, "fred", big)
+    assert svc.runs("fred") == [] and svc.ledger.list_sweeps("fred") == []
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+def cli(*args, home, env=None):
+    return subprocess.run([sys.executable, "-m", "core.sweep", *args, "--home", str(home)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+
+
+def test_cli_prints_the_runs_and_the_table_as_json(tmp_path):
+    p = cli("--grid", "lr=1e-3,1e-2", "--grid", "width=8,16", "--seeds", "2", "--depth", "1",
+            "--subset", "500", "--epochs", "1", "--batch-size", "100", "--json", home=tmp_path)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert len(out["runs"]) == 8 and out["table"]["rows"] == ["0.001", "0.01"] and out["table"]["cols"] == ["8", "16"]
+    accs = [r["test_accuracy"] for r in out["runs"] if r["hp"]["lr"] == 0.001 and r["hp"]["width"] == "16"]
+    cell = out["table"]["cells"][0][1]
+    m = sum(accs) / 2
+    assert cell["n"] == 2 and cell["diverged"] == 0 and cell["mean"] == pytest.approx(m)
+    assert cell["std"] == pytest.approx(((accs[0] - m) ** 2 + (accs[1] - m) ** 2) ** 0.5)
+    assert all(r["hp"]["epochs"] == 1 and r["hp"]["subset"] == 500 for r in out["runs"])
+    assert "[8/8]" in p.stderr and "Learning rate \\ Width" in p.stderr     # progress and table on stderr
+    assert len(Ledger(tmp_path).list_runs()) == 8                           # --home is where they went
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--grid", "lr=abc"], "lr=abc: expected a number, got 'abc'"),
+    (["--grid", "lrr=1"], "'lrr' is not a hyper-parameter (did you mean lr?)"),
+    (["--grid", "lr=0.1", "--grid", "depth=1", "--grid", "width=4"], "give one or two parameters to vary, not 3"),
+    (["--grid", "lr=0.1", "--seeds", "9"], "--seeds: give 1 to 5, not 9"),
+    (["--grid", "lr=0.1", "--depth", "x"], "--depth: expected an integer, got 'x'"),
+    ([], "give a --preset or at least one --grid"),
+    (["--preset", "nope"], "invalid choice: 'nope'"),
+])
+def test_cli_bad_grids_exit_2_with_a_clear_message(tmp_path, args, message):
+    p = cli(*args, home=tmp_path)
+    assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr
+
+
+def test_cli_refuses_a_sweep_the_server_cannot_keep(tmp_path):
+    p = cli("--grid", "lr=1e-3,1e-2", "--seeds", "3", home=tmp_path,
+            env={"MNIST_PLAYGROUND_STORED_RUNS_PER_STUDENT": "4"})
+    assert p.returncode == 2 and "This sweep needs 6 runs; the server keeps 4 runs per student" in p.stderr
+
+
+def test_cli_runs_a_reduced_preset_and_checks_its_lesson(tmp_path):
+    p = cli("--preset", "loss", "--reduced", "--json", home=tmp_path)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out["preset"]["key"] == "loss" and out["preset"]["failed"] == []
+    assert out["table"]["rows"] == ["cross-entropy", "MSE"] and {r["hp"]["subset"] for r in out["runs"]} == {10000}
+    assert "lesson visible" in p.stderr
