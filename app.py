@@ -10,6 +10,9 @@ pages = [
     st.Page("pages/train.py", title="Train", icon="📈", url_path="train"),
     st.Page("pages/draw.py", title="Draw a digit", icon="✏️", url_path="draw"),
     st.Page("pages/look_inside.py", title="Look inside", icon="🔬", url_path="look_inside"),
+    st.Page("pages/runs.py", title="Runs", icon="🗂️", url_path="runs"),
+    st.Page("pages/join.py", title="My class", icon="🎓", url_path="class"),
+    st.Page("pages/teacher.py", title="Teach", icon="🧑‍🏫", url_path="teacher"),
 ]
 shared.warm_up()
 st.navigation(pages).run()
