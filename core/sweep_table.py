@@ -126,8 +126,9 @@ class Cell:
         cell.reasons = list(dict.fromkeys(cell.reasons))
         return cell
 
-    def text(self) -> str:
-        """'97.9 ± 0.2 %', '11.4 %', '💥 diverged', '💥 1/3 diverged · 90.1 ± 0.3 %', '⏳'."""
+    def text(self, show_n: bool = False) -> str:
+        """'97.9 ± 0.2 %', '11.4 %', '💥 diverged', '💥 1/3 diverged · 90.1 ± 0.3 %', '⏳';
+        with show_n, how many seeds the mean is over: '97.9 ± 0.2 % (n=3)'."""
         pct = METRICS[self.metric][1]
         if self.mean is None:
             if self.diverged:
@@ -138,6 +139,8 @@ class Cell:
         if self.std is not None:
             s += f" ± {self.std * scale:.{digits}f}"
         s += unit
+        if show_n:
+            s += f" (n={self.n})"
         if self.diverged:
             s = f"{states.BADGE[states.DIVERGED].split()[0]} {self.diverged}/{self.runs} diverged · " + s
         if self.pending:
