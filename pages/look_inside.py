@@ -305,8 +305,13 @@ def signal(run: RunView | None, hp: HyperParams | None, was_running: bool) -> No
                        "changed." if ref else ", at its initialization."))
     show_findings(diag.read_signal(stats, used_hp, initial=ref))
     if stats.layers:
-        st.plotly_chart(charts.signal_figure(stats, ref), key="look_signal",
-                        config={"displayModeBar": False})
+        # Four one-panel charts, two per row: the rows stack into one column on a phone.
+        for row in (charts.SIGNAL_PANELS[:2], charts.SIGNAL_PANELS[2:]):
+            for col, panel in zip(st.columns(2), row):
+                fig = charts.signal_figure(stats, ref, panel=panel)
+                col.plotly_chart(fig, key=f"look_signal_{panel}", config={"displayModeBar": False})
+                if fig.layout.meta["notes"]:
+                    col.markdown(":red[" + " · ".join(fig.layout.meta["notes"]) + "]")
     st.caption(
         f"Measured on a fixed batch: the first {stats.n_images} validation images of the seeded "
         f"split (seed {used_hp.seed}). **Spread** = how much a unit's value changes from image to "

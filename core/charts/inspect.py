@@ -16,32 +16,35 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..diagnostics import ClassMetrics, SignalStats, WeightHistogram
+from .axes import FONT, axis, base_layout, log_axis_of
 
 RIGHT, WRONG = "Greens", "Reds"
 NOW_COLOR, REF_COLOR = "#1f77b4", "#ff7f0e"
 
 # The figures are written as one dict and validated once by go.Figure(...): several times
 # faster than make_subplots + add_trace + update_* calls, which matters for a page that
-# refreshes every few seconds while a run trains on the same CPU.
+# refreshes every few seconds while a run trains on the same CPU. Text is 14 px near-black
+# (core.charts.axes), legends sit above the plots, notes are returned in layout.meta for the page
+# to print under the chart (never drawn over a legend), log axes are labelled at powers of ten.
 
 
 def _panels(rows: int, cols: int, titles: list[str], hspace: float, vspace: float) -> dict:
     """Layout entries for a rows × cols grid of subplots (xaxis, yaxis, ..., one title each):
     panel i (0-based, row by row) uses axes x{i+1}/y{i+1} ("x"/"y" for the first)."""
     w, h = (1 - hspace * (cols - 1)) / cols, (1 - vspace * (rows - 1)) / rows
-    layout: dict = {"annotations": []}
+    layout: dict = {"annotations": [], **base_layout()}
     for i in range(rows * cols):
         r, c = divmod(i, cols)
         n = "" if i == 0 else str(i + 1)
         x0, y1 = c * (w + hspace), 1 - r * (h + vspace)
         clip = lambda v: min(1.0, max(0.0, round(v, 6)))  # noqa: E731  (float rounding)
-        layout[f"xaxis{n}"] = {"domain": [clip(x0), clip(x0 + w)], "anchor": f"y{n}"}
-        layout[f"yaxis{n}"] = {"domain": [clip(y1 - h), clip(y1)], "anchor": f"x{n}"}
+        layout[f"xaxis{n}"] = axis(domain=[clip(x0), clip(x0 + w)], anchor=f"y{n}")
+        layout[f"yaxis{n}"] = axis(domain=[clip(y1 - h), clip(y1)], anchor=f"x{n}")
         if i < len(titles):
             layout["annotations"].append({
                 "text": titles[i], "x": x0 + w / 2, "y": y1, "xref": "paper", "yref": "paper",
                 "xanchor": "center", "yanchor": "bottom", "showarrow": False,
-                "font": {"size": 13}})
+                "font": {"size": FONT}})
     return layout
 
 
@@ -97,10 +100,9 @@ def confusion_figure(cm: np.ndarray, class_names: tuple[str, ...] | list[str],
     labels = [str(c) for c in class_names]
     axis = {"tickvals": list(range(n)), "ticktext": labels, "showgrid": False, "zeroline": False}
     return go.Figure({"data": data, "layout": {
-        "height": 520, "margin": {"l": 10, "r": 10, "t": 30, "b": 10}, "shapes": shapes,
+        **base_layout(), "height": 520, "margin": {"l": 10, "r": 10, "t": 30, "b": 10}, "shapes": shapes,
         "clickmode": "event+select", "dragmode": False,
-        "title": {"text": f"Confusion matrix ({unit}); click a cell to see its images",
-                  "font": {"size": 14}},
+        "title": {"text": f"Confusion matrix: {unit}", "automargin": True},
         "xaxis": {**axis, "title": {"text": "predicted"}, "range": [-0.5, n - 0.5]},
         "yaxis": {**axis, "title": {"text": "true"}, "range": [n - 0.5, -0.5],
                   "scaleanchor": "x"}}})
@@ -121,8 +123,10 @@ def class_metrics_figure(m: ClassMetrics, class_names: tuple[str, ...] | list[st
     finite = [100 * v for v in (*m.recall, *m.precision) if math.isfinite(v)]
     low = max(0.0, min(finite) - 5) if finite else 0.0
     return go.Figure({"data": data, "layout": {
-        "barmode": "group", "height": 320, "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
-        "legend": {"orientation": "h", "y": 1.15, "x": 0},
+        **base_layout(), "barmode": "group", "height": 320,
+        "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+        "uniformtext": {"mode": "hide", "minsize": 10},   # a phone: no labels over each other
+        "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
         "yaxis": {"title": {"text": "%"}, "range": [low, 102]},
         "xaxis": {"title": {"text": "class"}, "type": "category"}}})
 
@@ -147,79 +151,101 @@ def _plottable(values, log: bool) -> tuple[list[float | None], list[int], list[i
     return out, over, zero
 
 
+SIGNAL_PANELS = ("spread", "mean", "units", "gradient")
+
+
 def signal_figure(stats: SignalStats, reference: SignalStats | None = None,
-                  names: tuple[str, str] = ("now", "at initialization")) -> go.Figure:
-    """Four panels against depth. Solid lines: `stats`; dashed: `reference` (e.g. the same run
-    at initialization). Values that overflowed (inf/NaN) or are exactly 0 on a log axis are left
-    out of the lines and listed in a note under the chart."""
+                  names: tuple[str, str] = ("now", "at initialization"),
+                  panel: str | None = None) -> go.Figure:
+    """Signal propagation against depth: the spread of the activations from image to image
+    ("spread"), their mean ("mean"), the dead/saturated share ("units") and each layer's
+    gradient norm ("gradient"). All four in a 2 × 2 grid, or one `panel` alone (the page puts
+    four one-panel figures in columns, which stack on a phone). Solid lines: `stats`; dashed:
+    `reference` (e.g. the same run at initialization). Each panel says what it is on its y axis;
+    log axes are labelled at powers of ten. Values that overflowed (inf/NaN) or are exactly 0
+    on a log axis are left out of the lines and listed in layout.meta["notes"], for the page to
+    print under the chart (never over its legend)."""
+    if panel not in (None, *SIGNAL_PANELS):
+        raise ValueError(f"panel must be one of {SIGNAL_PANELS} or None, not {panel!r}")
     depth = len(stats.layers)
-    layout = _panels(2, 2, ["spread (std over images) — log scale", "mean",
-                            "dead (ReLU) / saturated (tanh, sigmoid) units",
-                            "gradient norm ‖∂L/∂W‖ of each layer — log scale"], 0.1, 0.2)
+    shown = SIGNAL_PANELS if panel is None else (panel,)
+    layout = _panels(2, 2, [], 0.18, 0.2) if panel is None else _panels(1, 1, [], 0, 0)
     layers = list(range(1, depth + 1))
     data: list[dict] = []
     notes: list[str] = []
+    logged: dict[str, list[float]] = {"spread": [], "gradient": []}
 
-    def line(panel, x, values, name, color, dash, log, show=True):
+    def line(which, x, values, name, color, dash, show=True):
+        if which not in shown:
+            return
+        log = which in logged
         y, over, zero = _plottable(values, log)
         if over:
             notes.append(f"{name}: overflow (inf/NaN) at layer {', '.join(str(x[i]) for i in over)}")
         if zero:
             notes.append(f"{name}: exactly 0 (underflow) at layer {', '.join(str(x[i]) for i in zero)}")
+        if log:
+            logged[which] += [v for v in y if v is not None]
         data.append({"type": "scatter", "x": x, "y": y, "name": name, "mode": "lines+markers",
-                     "showlegend": show, "line": {"color": color, "dash": dash},
-                     "legendgroup": name, **_axes(panel),
+                     "showlegend": show or panel is not None, "line": {"color": color, "dash": dash},
+                     "legendgroup": name, **_axes(shown.index(which)),
                      "hovertemplate": f"{name}<br>layer %{{x}}: %{{y:.3g}}<extra></extra>"})
 
     for s, dash, suffix in ((stats, "solid", ""), (reference, "dash", f" ({names[1]})")):
         if s is None:
             continue
         tag = suffix if reference is not None else ""
-        line(0, [0, *layers], [s.input_std, *s.series("act_std")], "activations" + tag,
-             NOW_COLOR, dash, True)
-        line(0, layers, s.series("pre_std"), "pre-activations" + tag, REF_COLOR, dash, True)
-        line(1, layers, s.series("act_mean"), "activations" + tag, NOW_COLOR, dash, False, False)
-        line(1, layers, s.series("pre_mean"), "pre-activations" + tag, REF_COLOR, dash, False, False)
+        line("spread", [0, *layers], [s.input_std, *s.series("act_std")], "activations" + tag,
+             NOW_COLOR, dash)
+        line("spread", layers, s.series("pre_std"), "pre-activations" + tag, REF_COLOR, dash)
+        line("mean", layers, s.series("act_mean"), "activations" + tag, NOW_COLOR, dash, False)
+        line("mean", layers, s.series("pre_mean"), "pre-activations" + tag, REF_COLOR, dash, False)
         if s.activation in ("tanh", "sigmoid"):
-            line(2, layers, s.series("saturated"), "saturated" + tag, "#d62728", dash, False)
+            line("units", layers, s.series("saturated"), "saturated" + tag, "#d62728", dash)
         elif s.activation != "identity":
-            line(2, layers, s.series("dead"), "dead" + tag, "#d62728", dash, False)
-        line(3, [*layers, depth + 1], list(s.grad_norms), "‖∂L/∂W‖" + tag, "#9467bd", dash, True)
-    if stats.activation == "identity":
-        layout["annotations"].append({"text": "no dead or saturated units<br>for the identity",
-                                      "showarrow": False, "xref": "x3", "yref": "y3",
-                                      "x": (depth + 1) / 2, "y": 0.5})
-    layer_axis = {"dtick": 1, "range": [0.5, depth + 0.5]}
-    layout["xaxis"].update(title={"text": "layer (0 = input)"}, dtick=1)
-    layout["xaxis2"].update(title={"text": "layer"}, **layer_axis)
-    layout["xaxis3"].update(title={"text": "layer"}, **layer_axis)
-    layout["xaxis4"].update(title={"text": "layer"}, tickmode="array",
-                            tickvals=[*layers, depth + 1], ticktext=[*map(str, layers), "out"])
-    layout["yaxis"].update(type="log", exponentformat="power")
-    layout["yaxis3"].update(range=[-0.03, 1.03], tickformat=".0%")
-    layout["yaxis4"].update(type="log", exponentformat="power")
-    if notes:
-        layout["annotations"].append({
-            "text": "<br>".join(notes), "showarrow": False, "xref": "paper", "yref": "paper",
-            "x": 0, "y": -0.2, "xanchor": "left", "yanchor": "top", "align": "left",
-            "font": {"color": "#d62728"}})
-    layout.update(height=620, margin={"l": 10, "r": 10, "t": 40, "b": 40 + 18 * len(notes)},
-                  legend={"orientation": "h", "y": -0.12, "x": 0}, hovermode="closest",
-                  meta={"notes": notes})
+            line("units", layers, s.series("dead"), "dead" + tag, "#d62728", dash)
+        line("gradient", [*layers, depth + 1], list(s.grad_norms), "‖∂L/∂W‖" + tag, "#9467bd", dash)
+    unit = "saturated" if stats.activation in ("tanh", "sigmoid") else "dead units"
+    # Few ticks: a one-panel figure on a phone is ~300 px wide.
+    layer_ticks = {"tickmode": "array", "tickvals": layers[::max(1, math.ceil(depth / 6))]}
+    axes = {"spread": ({"title": {"text": "layer (0 = input)"}, "tickmode": "array",
+                        "tickvals": [0, *layers][::max(1, math.ceil((depth + 1) / 6))]},
+                       {"title": {"text": "spread over images"}, **log_axis_of(logged["spread"], 6)}),
+            "mean": ({"title": {"text": "layer"}, "range": [0.5, depth + 0.5], **layer_ticks},
+                     {"title": {"text": "mean"}}),
+            "units": ({"title": {"text": "layer"}, "range": [0.5, depth + 0.5], **layer_ticks},
+                      {"title": {"text": unit}, "range": [-0.03, 1.03], "tickformat": ".0%"}),
+            "gradient": ({"title": {"text": "layer"}, "tickmode": "array",
+                          "tickvals": [*layers, depth + 1][::max(1, math.ceil((depth + 1) / 6))],
+                          "ticktext": [*map(str, layers), "out"][::max(1, math.ceil((depth + 1) / 6))]},
+                         {"title": {"text": "‖∂L/∂W‖"}, **log_axis_of(logged["gradient"], 6)})}
+    for i, which in enumerate(shown):
+        n = "" if i == 0 else str(i + 1)
+        layout[f"xaxis{n}"].update(axes[which][0])
+        layout[f"yaxis{n}"].update(axes[which][1])
+        if which == "units" and stats.activation == "identity":
+            layout["annotations"].append({"text": "none for<br>the identity", "showarrow": False,
+                                          "xref": f"x{n}", "yref": f"y{n}", "x": (depth + 1) / 2, "y": 0.5})
+    if not data:   # e.g. the identity's dead/saturated panel: plotly needs one (empty) trace
+        data.append({"type": "scatter", "x": [], "y": [], "showlegend": False, "hoverinfo": "skip"})
+    layout.update(height=640 if panel is None else 360, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                  legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
+                  hovermode="closest", meta={"notes": notes})
     return go.Figure({"data": data, "layout": layout})
 
 
 # -- weights ------------------------------------------------------------------------------------
 
-def weight_histogram_figure(hists: list[WeightHistogram], cols: int = 3) -> go.Figure:
+def weight_histogram_figure(hists: list[WeightHistogram], cols: int = 2) -> go.Figure:
     """One panel per Linear layer: the weights now (blue bars) over their distribution at
-    initialization (black outline)."""
+    initialization (black outline). Two columns and two-line titles (the layer; its std at
+    initialization → now), so that titles fit side by side on a phone."""
     cols = max(1, min(cols, len(hists)))
     rows = math.ceil(len(hists) / cols)
-    titles = [f"{h.name}: std {h.init_std:.2g} → "
+    titles = [f"{h.name}<br>std {h.init_std:.2g} → "
               + (f"{h.now_std:.2g}" if math.isfinite(h.now_std) else "inf/NaN")
               + (f" ({h.nonfinite} inf/NaN)" if h.nonfinite else "") for h in hists]
-    layout = _panels(rows, cols, titles, 0.06, min(0.12, 0.5 / rows))
+    layout = _panels(rows, cols, titles, 0.08, min(0.2, 0.6 / rows))
     data = []
     for i, h in enumerate(hists):
         centers, width = (h.edges[:-1] + h.edges[1:]) / 2, float(h.edges[1] - h.edges[0])
@@ -231,11 +257,9 @@ def weight_histogram_figure(hists: list[WeightHistogram], cols: int = 3) -> go.F
                      "mode": "lines", "line": {"color": "black", "width": 1.5, "shape": "hvh"},
                      "showlegend": i == 0, "legendgroup": "init", **_axes(i),
                      "hovertemplate": "at init: %{y} weights near %{x:.3g}<extra></extra>"})
-    for a in layout["annotations"]:
-        a["font"] = {"size": 12}
-    layout.update(bargap=0, height=max(280, 230 * rows + 50),
-                  margin={"l": 10, "r": 10, "t": 70, "b": 10},
-                  legend={"orientation": "h", "yanchor": "bottom", "y": 1.0 + 0.35 / rows, "x": 0})
+    layout.update(bargap=0, height=max(300, 250 * rows + 90),
+                  margin={"l": 10, "r": 10, "t": 50, "b": 50},
+                  legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0})
     return go.Figure({"data": data, "layout": layout})
 
 

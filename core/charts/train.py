@@ -26,6 +26,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..history import Curves
+from .axes import FONT, GRID, INK, SUPERSCRIPT, axis as _axis, log_axis, power_label  # noqa: F401
 
 MAX_POINTS = 600        # buckets of the training curve: a ~900 px wide panel shows no more
 MERGE_FRACTION = 0.05   # markers closer than this share of the x axis merge into one (a rotated
@@ -33,10 +34,7 @@ MERGE_FRACTION = 0.05   # markers closer than this share of the x axis merge int
 SPIKE_FENCE = 3.0       # the linear loss axis ends at q75 + 3·(q75 - q25) of the smoothed curve
 TRAIN, VAL = "#1f77b4", "#d95f02"
 COMPARE = ("#2ca02c", "#7570b3", "#8c564b", "#e7298a", "#525252", "#17becf")
-INK, GRID = "#1a1a1a", "#d0d0d0"
-FONT = 14               # px, ticks and legend (a projector needs >= 14)
 LIVE_KINDS = {"lr": "lr", "momentum": "momentum", "weight_decay": "weight decay"}
-SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 PANELS = ("loss", "accuracy")
 
 
@@ -289,23 +287,6 @@ def merge_events(events: list[dict], steps_per_epoch: int, span: float,
 
 # -- axes -----------------------------------------------------------------------------------------
 
-def power_label(k: int) -> str:
-    """10**k as text: 10⁻³, 10⁻², 10⁻¹, 1, 10, 10², ..."""
-    return "1" if k == 0 else "10" if k == 1 else "10" + str(k).translate(SUPERSCRIPT)
-
-
-def log_axis(lo: float, hi: float, max_labels: int = 8) -> dict:
-    """A plotly log axis from lo to hi (> 0) that ends on whole decades and is labelled at
-    powers of ten only (plotly labels short log ranges "2 5 10 2 5", or "10 9 8 … 1 9 8")."""
-    a = math.floor(math.log10(lo)) if lo > 0 and math.isfinite(lo) else -2
-    b = math.ceil(math.log10(hi)) if hi > 0 and math.isfinite(hi) else a + 1
-    b = max(b, a + 1)
-    step = max(1, math.ceil((b - a) / max_labels))
-    ks = list(range(a, b + 1, step))
-    return {"type": "log", "range": [a, b], "tickmode": "array",
-            "tickvals": [10.0 ** k for k in ks], "ticktext": [power_label(k) for k in ks]}
-
-
 def robust_top(line: np.ndarray, must_show: list[float], fence: float = SPIKE_FENCE) -> float:
     """Top of a linear loss axis: Tukey's upper fence q75 + fence·(q75 - q25) of the smoothed
     curve's values, raised to what must stay visible (its start, its newest value), plus 5 %.
@@ -319,12 +300,6 @@ def robust_top(line: np.ndarray, must_show: list[float], fence: float = SPIKE_FE
     vals = [v for v in must_show if v is not None and math.isfinite(v)]
     top = max([top, *vals])
     return top * 1.05 if top > 0 else 1.0
-
-
-def _axis(title: str, **more) -> dict:
-    """An axis in the figure's font (FONT px, INK), light grid, a dark axis line."""
-    return {"title": {"text": title}, "gridcolor": GRID, "linecolor": "#555", "showline": True,
-            "zeroline": False, "automargin": True, **more}
 
 
 # -- the figure -----------------------------------------------------------------------------------

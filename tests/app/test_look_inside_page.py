@@ -118,17 +118,19 @@ def test_without_a_run_the_page_says_train_first_and_shows_a_fresh_network():
 
 def test_sidebar_sigma_changes_the_signal_at_once():
     at = open_page(owner=token("nobody-yet"))
-    before = figure(at, "look_signal")
+    before = figure(at, "look_signal_spread")
     at.selectbox(key="init").set_value("normal").run()
     at.slider(key="depth").set_value(8).run()
     at.select_slider(key="init_sigma").set_value(0.01).run()
     assert not at.exception
     bad = " ".join(texts(at, "error"))
     assert "Vanishing signal" in bad and "He init would use σ = 0.051 for layer 1" in bad
-    act = next(t for t in figure(at, "look_signal")["data"] if t["name"] == "activations")
+    act = next(t for t in figure(at, "look_signal_spread")["data"] if t["name"] == "activations")
     y = decode(act["y"])
     assert len(y) == 9 and y[-1] < y[1] / 1e4           # input + 8 layers, shrinking fast
-    assert figure(at, "look_signal") != before
+    assert figure(at, "look_signal_spread") != before
+    ticks = figure(at, "look_signal_spread")["layout"]["yaxis"]["ticktext"]
+    assert ticks[-1] == "1" and all(t.startswith("10") or t == "1" for t in ticks)   # powers of ten
 
 
 # -- a finished run ---------------------------------------------------------------------------------
@@ -207,7 +209,7 @@ def test_signal_tab_shows_the_run_and_follows_the_sidebar(finished):
     assert at.radio(key="look_source").value == "run"
     assert any(f"at step {snap.step:,}" in t and "dashed lines at its initialization" in t
                for t in texts(at, "markdown"))
-    dashed = [t for t in figure(at, "look_signal")["data"] if t.get("line", {}).get("dash") == "dash"]
+    dashed = [t for t in figure(at, "look_signal_gradient")["data"] if t.get("line", {}).get("dash") == "dash"]
     assert dashed
     # Touching σ (an init setting) switches to the fresh network the sidebar describes.
     at.selectbox(key="init").set_value("normal").run()

@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 import plotly.graph_objects as go
+import pytest
 import torch
 
 from core import diagnostics as D
@@ -75,7 +76,42 @@ def test_signal_figure_lines_against_depth():
     assert list(grads.x) == [1, 2, 3, 4]
     assert fig.layout.xaxis4.ticktext[-1] == "out"
     assert fig.layout.yaxis.type == "log" and fig.layout.yaxis4.type == "log"
+    assert [fig.layout[f"yaxis{n}"].title.text for n in ("", "2", "3", "4")] == \
+        ["spread over images", "mean", "dead units", "‖∂L/∂W‖"]
     assert fig.layout.meta["notes"] == []
+
+
+def test_log_axes_are_labelled_at_powers_of_ten_only():
+    """Plotly's own labels for a log axis spanning less than a few decades read '10 9 8 … 1 9 8'
+    (issue 14): the ticks are set to whole powers of ten covering the data."""
+    fig = C.signal_figure(_stats(act=[0.5, 0.05, 0.003], grads=[2e-7, 1e-4, 0.01, 0.3]))
+    assert list(fig.layout.yaxis.tickvals) == [0.001, 0.01, 0.1, 1.0]
+    assert list(fig.layout.yaxis.ticktext) == ["10⁻³", "10⁻²", "10⁻¹", "1"]
+    assert list(fig.layout.yaxis.range) == [-3, 0]
+    # 2e-7 .. 0.3: seven decades, more than six labels fit, so every second one
+    assert list(fig.layout.yaxis4.range) == [-7, 0]
+    assert list(fig.layout.yaxis4.ticktext) == ["10⁻⁷", "10⁻⁵", "10⁻³", "10⁻¹"]
+    wide = C.signal_figure(_stats(act=[1.0, 1e-10, 1e-20]))
+    vals = list(wide.layout.yaxis.tickvals)
+    assert len(vals) <= 7 and vals[0] <= 1e-20 and vals[-1] >= 1.0
+    assert all(math.log10(v) == round(math.log10(v)) for v in vals)
+
+
+def test_signal_figure_one_panel_at_a_time_for_a_phone():
+    for panel, title in (("spread", "spread over images"), ("mean", "mean"), ("units", "dead units"),
+                         ("gradient", "‖∂L/∂W‖")):
+        fig = C.signal_figure(_stats(), _stats(act=[1, 1, 1]), panel=panel)
+        assert {t.xaxis for t in fig.data} == {"x"} and fig.layout.yaxis.title.text == title
+        assert "xaxis2" not in fig.to_dict()["layout"]
+        assert all(t.showlegend for t in fig.data)        # each chart has its own legend
+    identity = _stats()
+    identity = D.SignalStats("identity", *[getattr(identity, f) for f in
+                                           ("batch_norm", "n_images", "input_std", "layers", "logits_std",
+                                            "grad_norms", "weight_stds", "fan_ins", "loss")])
+    units = C.signal_figure(identity, panel="units")                     # nothing to plot: still valid
+    assert len(units.data) == 1 and "identity" in units.layout.annotations[0].text
+    with pytest.raises(ValueError):
+        C.signal_figure(_stats(), panel="depth")
 
 
 def test_signal_figure_reports_overflow_and_underflow_instead_of_plotting_them():
@@ -85,13 +121,29 @@ def test_signal_figure_reports_overflow_and_underflow_instead_of_plotting_them()
     notes = " | ".join(fig.layout.meta["notes"])
     assert "activations: overflow (inf/NaN) at layer 2, 3" in notes
     assert "exactly 0 (underflow) at layer 1" in notes
-    assert any("overflow" in (a.text or "") for a in fig.layout.annotations)
+    # The notes are for the page to print under the chart: nothing is drawn over the legend.
+    assert not any("overflow" in (a.text or "") for a in fig.layout.annotations)
 
 
 def test_signal_figure_dashed_reference():
     fig = C.signal_figure(_stats(), reference=_stats(act=[1, 1, 1]))
     dashed = [t for t in fig.data if t.line.dash == "dash"]
     assert dashed and all("(at initialization)" in t.name for t in dashed)
+
+
+def test_text_reads_on_a_projector_and_legends_sit_above_the_plots():
+    cm = sample_cm()
+    m = MLP(Arch((4,)), 0.0, 1.0)
+    figs = [C.signal_figure(_stats()), C.signal_figure(_stats(), panel="spread"),
+            C.confusion_figure(cm, NAMES), C.class_metrics_figure(D.class_metrics(cm), NAMES),
+            C.weight_histogram_figure(D.weight_histograms(m, m.state_dict(), bins=8))]
+    for fig in figs:
+        assert fig.layout.font.size >= 14 and fig.layout.font.color == "#1a1a1a"
+        for a in fig.layout.annotations:
+            assert a.font.size is None or a.font.size >= 14
+    for fig in figs[:2] + figs[3:4]:
+        assert fig.layout.legend.y >= 1 and fig.layout.legend.yanchor == "bottom"
+    assert "click" not in figs[2].layout.title.text            # short enough for a phone
 
 
 def test_weight_histogram_figure_overlays_now_on_init():
@@ -103,7 +155,7 @@ def test_weight_histogram_figure_overlays_now_on_init():
     assert len(fig.data) == 4
     assert [t.name for t in fig.data[:2]] == ["now", "at initialization"]
     titles = [a.text for a in fig.layout.annotations]
-    assert titles[0].startswith("layer 1 (784→4)") and titles[1].startswith("output (4→10)")
+    assert titles[0].startswith("layer 1 (784→4)<br>std ") and titles[1].startswith("output (4→10)<br>")
     assert sum(fig.data[2].y) == 40 and sum(fig.data[3].y) == 40   # every output weight counted
     spread = lambda t: np.sqrt(np.average(np.asarray(t.x) ** 2, weights=np.asarray(t.y)))  # noqa: E731
     assert spread(fig.data[2]) > 2 * spread(fig.data[3])           # now: 3× wider than init
