@@ -178,6 +178,24 @@ def parse_grid(text: str) -> Axis:
     return Axis.over(p.name, parsed)
 
 
+def suggested_values(name: str) -> list:
+    """Three values to start a grid over `name` from, around its default (a page pre-fills them):
+    its neighbours on the schema's grid, the first choices, or half and twice the default."""
+    p = PARAM[name]
+    if p.choices:
+        return list(p.choices[:3])
+    if p.kind is bool:
+        return [False, True]
+    if p.grid:
+        i = min(range(len(p.grid)), key=lambda k: abs(p.grid[k] - p.default))
+        i = min(max(i, 1), len(p.grid) - 2)
+        return list(p.grid[i - 1:i + 2])
+    if name == "width":
+        return ["64", "256", "1024"]
+    d = p.default or (1000 if p.zero_means else 1)
+    return list(dict.fromkeys(int(min(max(v, p.low), p.high)) for v in (d // 2 or 1, d, d * 2)))
+
+
 def _when_used(p: Param, base: Mapping[str, Any]) -> str:
     """A hint for a parameter that has no effect with `base`: which setting would make it count
     (found by trying the schema's choices, so no rule is written twice)."""
@@ -541,6 +559,23 @@ class Sweep:
             _active.pop(self.id, None)
 
 
+def sweep_json(sweep: Sweep, results=None, table=None) -> dict:
+    """Everything about a sweep as one JSON-ready dict (the CLI's last line, the page's download):
+    its spec, its runs (settings and results), the table, the line chart, the preset's check."""
+    from .presets import PRESETS
+    from .sweep_table import line_chart
+    results = sweep.results() if results is None else results
+    table = sweep.table(results) if table is None else table
+    out = {"sweep_id": sweep.id, "state": sweep.state, "spec": sweep.spec.to_json(), "table": table.to_json(),
+           "chart": line_chart(sweep.spec, table),
+           "runs": [{**r.to_json(), "label": sweep.label(r.hp)} for r in results[::-1]]}
+    if sweep.spec.preset in PRESETS:
+        preset = PRESETS[sweep.spec.preset]
+        out["preset"] = {"key": preset.key, "expected": preset.expected,
+                         "failed": preset.outcome(table, results) if table.done else None}
+    return out
+
+
 _active: dict[str, Sweep] = {}     # sweeps fed by this process, by id
 _lock = threading.Lock()
 
@@ -679,9 +714,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["MNIST_PLAYGROUND_HOME"] = str(Path(args.home).expanduser())
     from .data import DataError
     from .ledger import Ledger, LedgerError
-    from .presets import PRESETS
     from .runs import Refused, RunService
-    from .sweep_table import line_chart
     try:
         svc = RunService(Ledger(), headless=True)
     except (LedgerError, OSError) as e:
@@ -718,15 +751,11 @@ def main(argv: list[str] | None = None) -> int:
         results = sweep.results()
         table = sweep.table(results)
         _say("\n" + table.to_text())
-        out = {"sweep_id": sweep.id, "spec": spec.to_json(), "table": table.to_json(),
-               "chart": line_chart(spec, table),
-               "runs": [{**r.to_json(), "label": sweep.label(r.hp)} for r in results[::-1]]}
-        if spec.preset:
-            preset = PRESETS[spec.preset]
-            failed = preset.outcome(table, results)
-            out["preset"] = {"key": preset.key, "expected": preset.expected, "failed": failed}
-            _say(f"expected: {preset.expected}\n" + ("lesson visible ✓" if not failed else
-                                                     "not as expected: " + "; ".join(failed)))
+        out = sweep_json(sweep, results, table)
+        if "preset" in out:
+            failed = out["preset"]["failed"] or []
+            _say(f"expected: {out['preset']['expected']}\n" + ("lesson visible ✓" if not failed else
+                                                                "not as expected: " + "; ".join(failed)))
         if args.json:
             print(json.dumps(out, allow_nan=False, default=_json_default))
         bad = [r for r in results if r.state not in (states.FINISHED, states.DIVERGED)]

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 from core import states
-from core.config import HyperParams
+from core.config import PARAMS, HyperParams
 from core.history import Curves
 from core.sweep import Axis, Level, SweepError, SweepSpec, parse_grid
 from core.sweep_table import Cell, RunResult, Table, line_chart, mean_std
@@ -182,3 +182,15 @@ def test_run_result_reads_the_last_epoch_from_the_curves():
     assert r.epoch_train_loss == (1.5, 0.5) and r.train_loss == 0.5
     assert r.train_accuracy == pytest.approx(0.8) and r.epoch_val_loss == (1.2, 0.7)
     assert r.to_json()["hp"]["lr"] == 0.001
+
+
+def test_suggested_values_are_valid_grids_around_the_default():
+    from core.sweep import suggested_values, value_text
+    assert suggested_values("lr") == [0.0005, 0.001, 0.002]
+    assert suggested_values("depth") == [1, 2, 4] and suggested_values("init")[:2] == ["he", "xavier"]
+    assert suggested_values("batch_norm") == [False, True] and suggested_values("subset") == [500, 1000, 2000]
+    for p in PARAMS:
+        if p.name != "seed":
+            vals = suggested_values(p.name)
+            axis = parse_grid(p.name + "=" + ",".join(value_text(p.name, v) for v in vals))
+            assert len(axis.levels) == len(vals) >= 2
