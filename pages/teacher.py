@@ -29,7 +29,8 @@ from core.states import ACTIVE_STATES, BADGE, DIVERGED, FAILED, FINISHED, IDLE, 
 from pages import class_widgets as cw
 from pages import shared
 
-LIVE_S = 2.0            # the students' table and the leaderboard refresh this often
+LIVE_S = 2.0            # the students' table refreshes this often
+BOARD_S = 1.0           # ... and the leaderboard (one small query: a submission shows at once)
 CHART_S = 5.0           # the class chart (points only change when runs end)
 PAGE = 48               # drawings per page of the grid
 TABS = ("Students", "Class chart", "Lesson", "Challenge", "Drawings", "Class settings")
@@ -132,13 +133,11 @@ def header(info: ClassInfo, present: bool, on_present) -> None:
         if not present and st.button("← All my classes", key="back"):
             st.query_params.pop("class", None)
             st.rerun()
-    n = len(cw.room().members(info.id))
     if info.open:
         st.html(f'<div>Students join at <b>{join_link(info)}</b> or type the code '
-                f'<span class="class-join-code">{info.join_code}</span> on the <b>My class</b> page '
-                f'· {n} student{"s" if n != 1 else ""} in the class</div>')
+                f'<span class="class-join-code"><b>{info.join_code}</b></span> on the <b>My class</b> page.</div>')
     else:
-        st.caption(f"Joining is closed · {n} students in the class (reopen it under Class settings).")
+        st.caption("Joining is closed (reopen it under Class settings).")
 
 
 # -- the students' table (live) ----------------------------------------------------------------------
@@ -515,7 +514,7 @@ def challenge_tab(info: ClassInfo, present: bool) -> None:
         if not present and top[1].button("Close the challenge", key="close_challenge"):
             chs.close(info.id)
             st.rerun()
-        st.fragment(live_board, run_every=LIVE_S)(ch.id, present)
+        st.fragment(live_board, run_every=BOARD_S)(ch.id, present)
     elif not present:
         st.markdown("#### Open a challenge")
         counts = cw.drawing_set().count(info.id)
