@@ -136,7 +136,7 @@ def class_banner(run: RunView | None = None, snap=None) -> None:
         if info.lesson is None:
             st.markdown(head + " · no lesson right now: every control is yours.")
         else:
-            st.markdown(head + " · **lesson**")
+            st.markdown(head + " · today's lesson:")
             if info.lesson.task:
                 st.markdown(info.lesson.task)
             st.caption(allowed_text(info.lesson) + " The others are set by your teacher.")
