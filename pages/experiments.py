@@ -163,7 +163,7 @@ def results(sweep: Sweep) -> None:
         what = METRICS[table.metric][0] if spec.cols is not None else "results"
         st.markdown(f"**{spec.name or spec.describe()}** · {what}"
                     + (f" · rows: {table.row_title}, columns: {table.col_title}" if table.col_title else ""))
-        st.dataframe(table_frame(sweep, table), key="exp_table")
+        st.table(table_frame(sweep, table))   # a static table: a lecture table, readable on a projector
         reasons = {f"{r} · {c}" if table.col_title else r: cell.reasons
                    for r, row in zip(table.rows, table.cells) for c, cell in zip(table.cols, row) if cell.reasons}
         if reasons:

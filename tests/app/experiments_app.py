@@ -5,18 +5,19 @@ pages/) with their two st.Page lines added; once app.py has them, the real app.p
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE_LINES = (
-    '    st.Page("pages/runs.py", title="Runs", icon="🗂️", url_path="runs"),\n'
-    '    st.Page("pages/experiments.py", title="Experiments", icon="🧪", url_path="experiments"),\n'
-)
+PAGE_LINES = {
+    "pages/runs.py": '    st.Page("pages/runs.py", title="Runs", icon="🗂️", url_path="runs"),\n',
+    "pages/experiments.py": '    st.Page("pages/experiments.py", title="Experiments", icon="🧪", url_path="experiments"),\n',
+}
 
 
 def app_file(tmp: Path) -> str:
     src = (ROOT / "app.py").read_text()
-    if "pages/runs.py" in src and "pages/experiments.py" in src:
+    missing = "".join(line for page, line in PAGE_LINES.items() if page not in src)
+    if not missing:
         return str(ROOT / "app.py")
     head, sep, tail = src.partition("]\n")
-    (tmp / "app.py").write_text(head + PAGE_LINES + sep + tail)
+    (tmp / "app.py").write_text(head + missing + sep + tail)
     if not (tmp / "pages").exists():
         (tmp / "pages").symlink_to(ROOT / "pages")
     return str(tmp / "app.py")

@@ -55,7 +55,7 @@ def test_a_quick_lesson_fills_its_table_and_says_what_the_lecture_shows(exp_page
     at.button(key="exp_start").click()
     rerun_until(at, lambda a: the_sweep(a).state == states.FINISHED)
     rerun(at)
-    df = at.dataframe[0].value
+    df = at.table[0].value
     assert list(df.index) == ["cross-entropy", "MSE"] and list(df.columns) == ["test accuracy"]
     views = shared.service().runs("owner-exp-a-000000000000")
     acc = {v.hp.loss: v.snapshot().test_accuracy for v in views}
@@ -89,7 +89,7 @@ def test_own_grid_two_parameters_and_seeds(exp_page):
     rerun(at)
     at.button(key="exp_start").click()
     rerun_until(at, lambda a: the_sweep(a).state == states.FINISHED)
-    df = at.dataframe[0].value
+    df = at.table[0].value
     assert list(df.index) == ["0.001", "0.01"] and list(df.columns) == ["he", "xavier"]
     views = shared.service().runs(owner)
     assert len(views) == 8 and {v.hp.subset for v in views} == {500}       # the sidebar's settings
@@ -129,6 +129,6 @@ def test_a_sweep_is_found_again_after_a_reload(exp_page):
     rerun_until(at, lambda a: the_sweep(a).state == states.FINISHED)
     again = exp_page(owner)                                     # a new browser session, same owner
     assert again.selectbox(key="exp_pick").value == at.session_state["sweep_id"]
-    assert list(again.dataframe[0].value.index) == ["cross-entropy", "MSE"]
+    assert list(again.table[0].value.index) == ["cross-entropy", "MSE"]
     other = exp_page("owner-exp-f-000000000000")
     assert "No sweep yet" in other.info[0].value
