@@ -1,0 +1,344 @@
+"""core.runs: the service's safety and control paths, each pinned by a test that fails when it
+breaks: the abandonment timer and its "last seen" refresh (an injected clock), the time limit,
+every admission limit at its boundary, stop/step/continue from each state, privacy, and what a
+page reads after a restart. Tiny runs (2 steps per epoch) keep it quick."""
+import math
+import time
+
+import pytest
+import torch
+
+from core import runs as runs_mod
+from core.config import HyperParams
+from core.ledger import Ledger
+from core.memory import estimate
+from core.runs import Refused, RunService, WeightsUnavailable, train_count
+from core.settings import GB, Limits
+from core.states import FINISHED, IDLE, PAUSED, QUEUED, RUNNING, STOPPED
+
+TINY = dict(subset=200, depth=1, width="16", epochs=1, batch_size=100, dropout=0, lr=0.01)
+
+
+def hp(**kw) -> HyperParams:
+    return HyperParams.validate(**{**TINY, **kw})
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+def limits(**kw) -> Limits:
+    return Limits.defaults().replace(**{"training_cores": 1, "threads_per_run": 1, **kw})
+
+
+@pytest.fixture
+def make(tmp_path):
+    made = []
+
+    def _make(clock=None, headless=False, **kw):
+        svc = RunService(Ledger(tmp_path / "home"), limits=limits(**kw), headless=headless,
+                         **({"clock": clock} if clock else {}))
+        made.append(svc)
+        return svc
+    yield _make
+    for svc in made:
+        svc.close()
+
+
+def wait_until(cond, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def state(run):
+    return run.snapshot().state
+
+
+# -- care: abandoned runs, the time limit ----------------------------------------------------------
+
+PAUSE_WHY = "paused: nobody had this run's page open for 5 minutes; press Resume to go on"
+
+
+def test_an_open_page_keeps_a_run_going_however_long_it_trains(make):
+    clock = Clock()
+    svc = make(clock=clock, abandon_pause_seconds=300, abandon_stop_seconds=1800)
+    svc.touch("alice")
+    run = svc.submit("alice", hp(epochs=200))
+    wait_until(lambda: state(run) == RUNNING)
+    for _ in range(4):                    # the page refreshes every 299 s: 1196 s in all
+        clock.t += 299
+        svc._care()
+        svc.touch("alice")
+    assert state(run) == RUNNING
+    clock.t += 300                        # exactly the limit: not yet
+    svc._care()
+    assert state(run) == RUNNING
+    clock.t += 1
+    svc._care()
+    wait_until(lambda: state(run) == PAUSED)
+    assert run.snapshot().reason == PAUSE_WHY
+    svc.stop("alice", run.id)
+
+
+def test_a_run_unseen_past_both_timers_is_paused_first_then_stopped(make):
+    clock = Clock()
+    svc = make(clock=clock, abandon_pause_seconds=300, abandon_stop_seconds=1800)
+    svc.touch("alice")
+    run = svc.submit("alice", hp(epochs=200))
+    wait_until(lambda: state(run) == RUNNING)
+    clock.t += 1801
+    svc._care()
+    wait_until(lambda: state(run) == PAUSED)       # paused, not stopped, at the first look
+    svc._care()
+    assert svc.wait(run.id, 30)
+    s = run.snapshot()
+    assert s.state == STOPPED
+    assert s.reason == (f"stopped: nobody had this run's page open for 30 minutes (saved: "
+                        f"Continue goes on from here) at step {s.step:,}")
+    assert svc.ledger.get_run(run.id).state == STOPPED
+
+
+def test_a_paused_run_is_stopped_only_after_the_stop_timer(make):
+    clock = Clock()
+    svc = make(clock=clock, abandon_pause_seconds=300, abandon_stop_seconds=1800)
+    svc.touch("alice")
+    run = svc.submit("alice", hp(epochs=200))
+    wait_until(lambda: state(run) == RUNNING)
+    svc.pause("alice", run.id)
+    wait_until(lambda: state(run) == PAUSED)
+    clock.t += 1800
+    svc._care()
+    time.sleep(0.2)
+    assert state(run) == PAUSED
+    clock.t += 1
+    svc._care()
+    assert svc.wait(run.id, 30) and state(run) == STOPPED
+
+
+def test_runs_of_an_owner_who_never_opened_a_page_and_idle_runs_are_left_alone(make):
+    clock = Clock()
+    svc = make(clock=clock, runs_per_student=5)
+    cli = svc.submit("cli", hp(epochs=200))          # nobody ever touched "cli"
+    svc.touch("alice")
+    idle = svc.submit("alice", hp(), start=False)
+    wait_until(lambda: state(cli) == RUNNING)
+    clock.t += 10 * 3600
+    svc._care()
+    svc._care()
+    time.sleep(0.2)
+    assert state(cli) == RUNNING and state(idle) == IDLE
+    svc.stop("cli", cli.id)
+
+
+def test_a_headless_service_never_pauses_for_lack_of_a_page_but_keeps_the_time_limit(make):
+    clock = Clock()
+    svc = make(clock=clock, headless=True, max_run_seconds=3600)
+    svc.touch("cli")
+    run = svc.submit("cli", hp(epochs=200))
+    wait_until(lambda: state(run) == RUNNING)
+    clock.t += 10 * 3600
+    svc._care()
+    time.sleep(0.2)
+    assert state(run) == RUNNING
+    svc.limits = svc.limits.replace(max_run_seconds=0.0)
+    svc._care()
+    assert svc.wait(run.id, 30)
+    assert run.snapshot().reason.startswith(
+        "stopped: time limit of 0:00:00 of training on this server (saved: Continue goes on from here)")
+
+
+def test_the_time_limit_is_written_as_hours_minutes_seconds():
+    assert runs_mod._clock(2 * 3600) == "2:00:00"
+    assert runs_mod._clock(3725.9) == "1:02:05"
+    assert runs_mod._clock(59) == "0:00:59"
+
+
+# -- admission -----------------------------------------------------------------------------------
+
+def test_training_images_and_the_steps_limit_at_its_boundary(make):
+    assert train_count(hp(subset=0, val_fraction=0.1)) == 54000
+    assert train_count(hp(subset=0, val_fraction=0.25)) == 45000
+    assert train_count(hp(subset=1000)) == 1000
+    h = hp(subset=1000, batch_size=30, epochs=4)     # ceil(1000 / 30) = 34 steps x 4
+    assert make(max_run_steps=136).admit("a", [h]) == estimate(h).total
+    with pytest.raises(Refused) as e:
+        make(max_run_steps=135).admit("a", [h])
+    assert str(e.value) == ("This run would take 136 steps; this server allows 135 per run: "
+                            "fewer epochs or a larger batch.")
+
+
+def test_unfinished_runs_per_student_count_until_a_run_ends(make):
+    svc = make(runs_per_student=2)
+    first = svc.submit("alice", hp())
+    svc.submit("alice", hp(), start=False)
+    with pytest.raises(Refused) as e:
+        svc.submit("alice", hp())
+    assert str(e.value) == ("You would have 3 unfinished runs (running, paused, queued or not "
+                            "started); this server allows 2 per student. Stop or finish one first.")
+    with pytest.raises(Refused, match="You would have 4 unfinished runs"):
+        svc.admit("alice", [hp(), hp()])
+    assert svc.wait(first.id, 60)                 # an ended run no longer counts
+    svc.submit("alice", hp(), start=False)
+
+
+def test_memory_per_run_per_student_and_per_server(make):
+    need = estimate(hp()).total
+    big = hp(depth=3, width="2048")
+    with pytest.raises(Refused) as e:
+        make(student_memory=estimate(big).total - 1).submit("alice", big)
+    assert str(e.value).startswith(f"This network needs ~{runs_mod._gb(estimate(big).total)} of memory; "
+                                   f"the server allows {runs_mod._gb(estimate(big).total - 1)} per student: ")
+    svc = make(student_memory=2 * need, server_memory=3 * need, runs_per_student=5)
+    svc.submit("alice", hp(), start=False)
+    svc.submit("alice", hp(), start=False)        # exactly her share
+    with pytest.raises(Refused, match="Your unfinished runs together would need"):
+        svc.submit("alice", hp(), start=False)
+    svc.submit("bob", hp(), start=False)          # exactly the server's
+    with pytest.raises(Refused) as e:
+        svc.submit("carol", hp(), start=False)
+    assert str(e.value).startswith(f"The server is full right now: its runs would need ~{runs_mod._gb(4 * need)}")
+
+
+def test_sizes_are_written_in_gb_or_mb():
+    assert runs_mod._gb(2 * GB) == "2.0 GB"
+    assert runs_mod._gb(0.1 * GB) == "0.1 GB"
+    assert runs_mod._gb(0.1 * GB - 1) == "102 MB"
+    assert runs_mod._gb(5 << 20) == "5 MB"
+
+
+# -- controls from each state ----------------------------------------------------------------------
+
+def test_a_queued_run_shows_its_place_and_wait_and_can_be_stopped_before_training(make):
+    svc = make()                                   # one slot
+    first = svc.submit("alice", hp(epochs=200))
+    wait_until(lambda: state(first) == RUNNING)
+    second = svc.submit("bob", hp(epochs=3))
+    svc._dispatch()
+    s = second.snapshot()
+    assert s.state == QUEUED and s.queue_position == 1 and s.queue_wait is not None and s.queue_wait >= 0
+    assert first.snapshot().queue_position is None
+    svc.stop("bob", second.id)
+    assert svc.wait(second.id, 30)
+    s = second.snapshot()
+    assert s.state == STOPPED and s.step == 0 and s.queue_position is None
+    assert svc.ledger.get_run(second.id).state == STOPPED
+    svc.stop("alice", first.id)
+
+
+def test_pausing_gives_the_slot_to_the_next_run(make):
+    svc = make()
+    first = svc.submit("alice", hp(epochs=200))
+    wait_until(lambda: state(first) == RUNNING)
+    second = svc.submit("bob", hp(epochs=200))
+    svc.pause("alice", first.id)
+    wait_until(lambda: state(first) == PAUSED)
+    svc._dispatch()
+    wait_until(lambda: state(second) == RUNNING)
+    svc.resume("alice", first.id)
+    svc._dispatch()
+    time.sleep(0.2)
+    assert state(first) == QUEUED                  # resumed: waits for the slot now held by bob
+    svc.stop("bob", second.id)
+    svc.stop("alice", first.id)
+
+
+def test_step_through_the_service_from_idle_and_after_the_end(make):
+    svc = make()
+    run = svc.submit("alice", hp(epochs=3), start=False)
+    assert svc.step("alice", run.id)
+    wait_until(lambda: state(run) == PAUSED and run.snapshot().step == 1)
+    assert not svc.step("mallory", run.id)
+    svc.set_live("alice", run.id, "lr", 0.05)
+    assert svc.step("alice", run.id)
+    wait_until(lambda: run.snapshot().step == 2 and state(run) == PAUSED)
+    assert run.snapshot().live["lr"] == 0.05
+    svc.stop("alice", run.id)
+    assert svc.wait(run.id, 30)
+    assert not svc.step("alice", run.id)           # ended: Step does nothing
+    assert run.snapshot().step == 2
+
+
+def test_only_a_stopped_or_interrupted_run_can_be_continued(make):
+    svc = make()
+    run = svc.submit("alice", hp())
+    assert svc.wait(run.id, 60)
+    with pytest.raises(Refused) as e:
+        svc.continue_run("alice", run.id)
+    assert str(e.value) == "Only a stopped or interrupted run can be continued; this one is finished."
+    assert svc.continue_run("mallory", run.id) is None
+
+
+def test_a_damaged_checkpoint_cannot_be_continued_or_shown(make, tmp_path):
+    svc = make()
+    run = svc.submit("alice", hp(epochs=200))
+    wait_until(lambda: run.snapshot().step >= 1)
+    svc.stop("alice", run.id)
+    assert svc.wait(run.id, 30)
+    assert svc.flush_checkpoints()
+    svc.ledger.checkpoint_path(run.id).write_bytes(b"not a checkpoint")
+    with pytest.raises(Refused, match="This run cannot be continued: "):
+        svc.continue_run("alice", run.id)
+    fresh = make()                                 # after a restart the weights come from the file
+    with pytest.raises(WeightsUnavailable, match=r"the weights of run #1 cannot be read"):
+        fresh.get("alice", run.id).model()
+
+
+def test_a_deleted_active_run_is_stopped_and_forgotten(make):
+    svc = make()
+    run = svc.submit("alice", hp(epochs=200))
+    wait_until(lambda: state(run) == RUNNING)
+    assert svc.delete("alice", run.id)
+    assert svc.get("alice", run.id) is None and svc.runs("alice") == []
+    assert run.id not in svc._live
+    with pytest.raises(WeightsUnavailable, match=r"not available \(deleted\?\)"):
+        svc._model(run.id)
+    svc.submit("alice", hp(), start=False)         # its place is free again
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+def test_names_notes_labels_and_listing(make):
+    svc = make(runs_per_student=5)
+    a = svc.submit("alice", hp(), start=False, name="first")
+    b = svc.submit("alice", hp(lr=0.1), start=False)
+    svc.submit("bob", hp(), start=False)
+    assert [r.id for r in svc.runs("alice")] == [b.id, a.id]       # newest first
+    assert len(svc.runs()) == 3
+    assert a.label == f"#1 first · {a.hp.describe()}" and b.label == f"#2 · {b.hp.describe()}"
+    svc.rename("alice", b.id, "  " + "x" * 100 + " ", note=" n " + "y" * 3000)
+    rec = svc.ledger.get_run(b.id)
+    assert rec.name == "x" * 80 and rec.note == ("n " + "y" * 3000)[:2000]
+    svc.rename("alice", b.id, "again")
+    assert svc.ledger.get_run(b.id).note == rec.note             # no note given: kept
+    svc.rename("mallory", b.id, "mine now")
+    assert svc.ledger.get_run(b.id).name == "again"
+    assert svc.get_any(b.id).owner == "alice" and svc.get_any("nope") is None and svc.get_any(None) is None
+    assert svc.get("alice", None) is None
+
+
+def test_after_a_restart_a_run_reads_the_same_from_the_ledger(make):
+    svc = make()
+    run = svc.submit("alice", hp(epochs=2))
+    assert svc.wait(run.id, 60)
+    live = run.snapshot()
+    weights = run.model().state_dict()
+    svc.close()
+    fresh = make()
+    view = fresh.get("alice", run.id)
+    s = view.snapshot()
+    assert (s.state, s.step, s.total_steps, s.steps_per_epoch, s.epochs) == (FINISHED, 4, 4, 2, 2)
+    assert s.epoch == 2.0 and s.eta is None
+    assert s.test_accuracy == live.test_accuracy and s.val_loss == live.val_loss
+    assert s.weights_version == -(4) - 1                          # -(checkpoint step) - 1
+    assert math.isclose(s.elapsed, live.elapsed, rel_tol=1e-6)
+    model = view.model()
+    assert not model.training
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in weights.items())
+    with pytest.raises(KeyError):
+        fresh._snapshot("no-such-run")
