@@ -279,6 +279,8 @@ class Trainer:
         """Block until the run has ended (True) or the timeout passed (False). For CLI/tests."""
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():   # ended, but still freeing its optimizer state
+                return False
         return self.snapshot().ended
 
     # -- reading (any thread) -------------------------------------------------------------------

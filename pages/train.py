@@ -14,9 +14,9 @@ import time
 import streamlit as st
 
 from core import model as model_lib
+from core import verdict
 from core.charts import train as charts
 from core.config import LIVE_PARAMS, PARAM, HyperParams, cli_flags, format_value, structural_changes
-from core.history import Curves
 from core.runs import Refused, RunView
 from core.states import ACTIVE_STATES, BADGE, DIVERGED, FAILED, FINISHED, IDLE, PAUSED, QUEUED, RESUMABLE_STATES, RUNNING
 from core.trainer import RunSnapshot
@@ -28,14 +28,23 @@ SETTLE_S = 0.8        # a live change (learning rate...) applies once the input 
 FIRST_POINT_WAIT_S = 0.4   # after Start, wait this long at most for the untrained network's point
 
 
-def curves_of(run: RunView) -> Curves:
-    """The run's curves, fetched incrementally: each poll copies only the new points."""
-    key = f"curves:{run.id}"
-    curves, cursor = st.session_state.get(key, (Curves(), (0, 0, 0)))
-    new, cursor = run.curves(cursor)
-    curves.extend(new)
-    st.session_state[key] = (curves, cursor)
-    return curves
+def view_of(run: RunView, smoothing: float) -> charts.CurveView:
+    """The run's chart state, updated with only the new points: a refresh costs the same at
+    step 100 and at step 1,000,000 (smoothing and thinning are incremental)."""
+    key = f"view:{run.id}"
+    view = st.session_state.get(key)
+    if view is None:
+        view = st.session_state[key] = charts.CurveView(run.steps_per_epoch, smoothing)
+    return view.sync(run.curves, smoothing)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def init_signal(hp: HyperParams):
+    """The signal of this network at initialization (~10 ms; depends on the settings only)."""
+    try:
+        return verdict.initial_signal(hp)
+    except Exception:   # a data set that is not here: the sidebar already says so
+        return None
 
 
 def fmt_seconds(s: float | None) -> str:
@@ -217,13 +226,22 @@ def live_panel(rendered_state: str, fast: bool) -> None:
                 help="on the 10,000 official test images, measured once at the end")
 
     # The chart options' widgets are rendered after this fragment: read their values by key.
+    smoothing = st.session_state.get("smoothing", SMOOTHING)
+    view = view_of(run, smoothing)
+    judged = verdict.judge(snap, view.digest(), run.hp, init_signal(run.hp))
+    if judged is not None and judged.level != "ok":
+        (st.error if judged.level == "bad" else st.warning)(judged.text)
+        if judged.tab and st.button(f"🔬 Look inside → {judged.tab}", key="btn_verdict_tab"):
+            st.session_state["look_goto"] = judged.tab
+            st.switch_page("pages/look_inside.py")
     others = compare_options(run)
     chosen = [others[i] for i in st.session_state.get("compare", COMPARE) if i in others]
-    compare = [(f"#{r.number}", curves_of(r), r.steps_per_epoch) for r in chosen]
-    st.plotly_chart(charts.curves_figure(curves_of(run), run.steps_per_epoch,
-                                         st.session_state.get("smoothing", SMOOTHING), compare,
-                                         epochs=run.hp.epochs),
-                    key="curves_chart", config={"displayModeBar": False})
+    compare = [(f"#{r.number}", view_of(r, smoothing), r.steps_per_epoch) for r in chosen]
+    log_loss = st.session_state.get("log_loss", False)
+    panels = st.columns(2)   # side by side on a laptop, one per row on a phone
+    for col, panel in zip(panels, ("loss", "accuracy")):
+        col.plotly_chart(view.figure(panel, log_loss=log_loss, compare=compare, epochs=run.hp.epochs),
+                         key=f"curves_{panel}", config={"displayModeBar": False})
 
 
 def compare_options(run: RunView) -> dict[str, RunView]:
@@ -231,11 +249,11 @@ def compare_options(run: RunView) -> dict[str, RunView]:
 
 
 def downloads(run: RunView, snap: RunSnapshot) -> None:
-    curves = curves_of(run)
-    if not curves.step:
+    """Files are made when clicked (a long run's CSV costs seconds), not at every rerun."""
+    if snap.step == 0:
         return
     d = st.columns(3)
-    d[0].download_button("⬇ Curves (CSV)", charts.curves_table(curves, run.steps_per_epoch),
+    d[0].download_button("⬇ Curves (CSV)", lambda: charts.curves_table(run.curves()[0], run.steps_per_epoch),
                          file_name=f"run{run.number}_curves.csv", mime="text/csv")
     d[1].download_button("⬇ Settings (JSON)", json.dumps(run.hp.to_dict(), indent=2),
                          file_name=f"run{run.number}_settings.json", mime="application/json")
@@ -245,9 +263,11 @@ def downloads(run: RunView, snap: RunSnapshot) -> None:
         except Exception as e:   # weights missing or damaged: say so, keep the page
             d[2].caption(f"No weights to download: {e}")
             return
-        buf = io.BytesIO()
-        model_lib.save(model, buf, hyperparams=run.hp.to_dict(), test_accuracy=snap.test_accuracy)
-        d[2].download_button("⬇ Model weights (.pt)", buf.getvalue(), file_name=f"run{run.number}_model.pt")
+        def weights() -> bytes:
+            buf = io.BytesIO()
+            model_lib.save(model, buf, hyperparams=run.hp.to_dict(), test_accuracy=snap.test_accuracy)
+            return buf.getvalue()
+        d[2].download_button("⬇ Model weights (.pt)", weights, file_name=f"run{run.number}_model.pt")
 
 
 # -- page ---------------------------------------------------------------------------------------------
@@ -271,6 +291,9 @@ if run is not None and hp is not None:
                 "with the new ones. Learning rate, momentum and weight decay change live.")
 
 class_widgets.class_banner(run, snap)   # a student in a class: the lesson's task, the challenge
+if hp is not None and (run is None or snap.state == IDLE or snap.ended):
+    if warning := verdict.warn_before_start(hp, init_signal(hp)):
+        st.warning(warning)
 controls(run, snap, hp)
 if run is None:
     st.info("Pick a network in the sidebar (☰ at the top left on a phone) and press **Start** "
@@ -282,12 +305,14 @@ else:
 
     # Chart options (a change reruns the page, and with it the chart).
     others = compare_options(run)
-    opts = st.columns([1, 2])
+    opts = st.columns([2, 1, 3], vertical_alignment="bottom")
     opts[0].slider("Smoothing of the training curve", 0.0, 0.99, SMOOTHING, 0.01, key="smoothing",
                    help="Exponential moving average of the per-step training loss and accuracy.")
+    opts[1].toggle("Log-scale loss", key="log_loss",
+                   help="A loss that falls by factors (2.3 → 0.23 → 0.023) reads best on a log axis.")
     if others:
         # Options are run ids, not runs: Streamlit deep-copies widget values.
-        opts[1].multiselect("Compare with", list(others), format_func=lambda i: others[i].label,
+        opts[2].multiselect("Compare with", list(others), format_func=lambda i: others[i].label,
                             key="compare", help="Overlay the validation curves of your other runs.",
                             placeholder="your other runs")
     if snap.ended:

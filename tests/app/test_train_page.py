@@ -140,8 +140,8 @@ def test_a_bad_value_in_a_link_is_ignored_with_a_message(open_page):
 def test_smoothing_and_compare_change_the_chart(open_page):
     import json
 
-    def chart(at):
-        return json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    def chart(at, i=0):
+        return json.loads(at.get("plotly_chart")[i].proto.spec)["data"]
 
     at = open_page("pages/train.py", **SHORT)
     at.button(key="btn_start").click().run()
@@ -149,15 +149,22 @@ def test_smoothing_and_compare_change_the_chart(open_page):
     rerun_until(at, lambda a: a.success and "finished" in a.success[0].value)
     at.slider(key="smoothing").set_value(0.0).run()
     raw = first.curves()[0].loss
-    assert chart(at)[0]["y"] == raw[:len(chart(at)[0]["y"])]         # 0 = the raw per-step losses
+    assert len(raw) == 64 and chart(at)[0]["y"] == raw        # 0 = the raw per-step losses
     at.slider(key="smoothing").set_value(0.95).run()
-    assert chart(at)[0]["y"] != raw[:len(chart(at)[0]["y"])]
+    ema, smoothed = 0.0, []                    # a debiased EMA (as TensorBoard's) written out here
+    for n, v in enumerate(raw, 1):
+        ema = 0.95 * ema + 0.05 * v
+        smoothed.append(ema / (1 - 0.95 ** n))
+    assert chart(at)[0]["y"] != raw
+    assert max(abs(a - b) for a, b in zip(chart(at)[0]["y"], smoothed)) < 1e-6
+    at.toggle(key="log_loss").set_value(True).run()
+    assert json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["yaxis"]["type"] == "log"
     at.button(key="btn_start").click().run()                           # "Start new run"
     rerun_until(at, lambda a: a.success and "finished" in a.success[0].value)
     assert the_run(at).id != first.id
     at.multiselect(key="compare").select(first.id).run()
-    names = [t["name"] for t in chart(at)]
-    assert names.count(f"#{first.number} (validation)") == 2           # on both panels
+    for panel in (0, 1):                                               # on both panels
+        assert f"#{first.number} (validation)" in [t.get("name") for t in chart(at, panel)]
 
 
 def test_a_learning_rate_applies_once_the_slider_settles_not_every_value_in_between(open_page):
@@ -200,3 +207,24 @@ def test_a_network_too_big_for_the_server_is_refused_with_what_to_shrink(open_pa
 def svc_hp(**kw):
     from core.config import HyperParams
     return HyperParams.validate(**{**SHORT, **kw})
+
+
+def test_a_run_that_learns_nothing_says_so_and_why(open_page):
+    """σ = 0.001 with 9 layers: warned before Start; after the run, 'did not learn' in words
+    with the cause, not a bare ✅ finished at chance."""
+    at = open_page("pages/train.py", depth=9, width="100", init="normal", init_sigma="0.001",
+                   optimizer="sgd", lr="0.01", subset=8000, batch_size=64, epochs=1, dropout=0)
+    assert "vanish" in at.warning[0].value                      # before Start
+    at.button(key="btn_start").click().run()
+    rerun_until(at, lambda a: a.success and "finished" in a.success[0].value)
+    texts = [e.value for e in at.error] + [w.value for w in at.warning]
+    assert any("Did not learn" in t and "vanish" in t for t in texts), texts
+    assert at.button(key="btn_verdict_tab").label.endswith("Signal propagation")
+
+
+def test_a_healthy_run_has_no_verdict_warning(open_page):
+    at = open_page("pages/train.py", **SHORT)
+    assert not at.warning
+    at.button(key="btn_start").click().run()
+    rerun_until(at, lambda a: a.success and "finished" in a.success[0].value)
+    assert not at.error and not at.warning
