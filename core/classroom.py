@@ -25,7 +25,7 @@ import json
 import re
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .config import PARAM, PARAMS, HyperParams

@@ -15,10 +15,10 @@ import streamlit as st
 
 from core.challenge import Challenge, Challenges, Standing
 from core.classroom import ClassError, ClassInfo, Classroom, Member
-from core.config import PARAM, PARAMS, format_value
+from core.config import PARAM, PARAMS, HyperParams, format_value
 from core.drawing_set import DrawingSet, to_bytes28
 from core.runs import RunView
-from core.states import FINISHED
+from core.states import ACTIVE_STATES, BADGE, FINISHED, IDLE, PAUSED, QUEUED, RUNNING
 from pages import shared
 
 FOLLOW_S = 2.0          # a student's page looks for lesson / challenge changes this often
@@ -221,6 +221,61 @@ def leaderboard(ch: Challenge, present: bool = False, key: str = "board") -> Non
         st.table(rows)
     else:
         st.dataframe(rows, hide_index=True, width="stretch", key=key)
+
+
+# -- the teacher's table of the class ------------------------------------------------------------
+
+def state_detail(state: str, snap, rec) -> str:
+    if state == QUEUED and snap is not None and snap.queue_position:
+        return f"#{snap.queue_position} in the queue"
+    if state in (RUNNING, PAUSED) and snap is not None:
+        text = f"epoch {snap.epoch:.1f} / {snap.epochs}"
+        return text + (f" · {snap.reason}" if state == PAUSED and snap.reason else "")
+    if state == FINISHED:
+        return f"{rec.epochs_done} epoch{'s' if rec.epochs_done != 1 else ''}"
+    if state == IDLE:
+        return "not started"
+    return (rec.reason or "")[:140]
+
+
+def pct(x) -> str:
+    return f"{x:.2%}" if x is not None and x == x else "–"
+
+
+def class_table(info: ClassInfo) -> tuple[list[dict], dict[str, tuple[str, object]]]:
+    """One row per run (and per student without one), the settings columns that differ across
+    the class, the state with its detail. Also {run id: (student, record)} for the run picker."""
+    svc, cr = shared.service(), room()
+    members = cr.members(info.id, current=False)
+    names = {m.owner: m.name + (" (left)" if m.left else "") for m in members}
+    records = cr.class_runs(info.id)
+    hps = {r.id: HyperParams.validate(r.config) for r in records}
+    columns = differing(hps.values())
+    rows, runs = [], {}
+    by_student: dict[str, list] = {}
+    for r in records:
+        by_student.setdefault(r.owner, []).append(r)
+    for m in sorted(members, key=lambda m: (m.left is not None, m.name.lower())):
+        mine = by_student.pop(m.owner, [])
+        if not mine and m.left is None:
+            rows.append({"Student": names[m.owner], "Run": "–", "State": "no run yet"})
+        for r in mine:
+            state, snap = r.state, None
+            if state in (IDLE, *ACTIVE_STATES):
+                view = svc.get_any(r.id)
+                snap = view.snapshot() if view else None
+                state = snap.state if snap else state
+            best = snap.best_val_accuracy if snap else r.best_val_accuracy
+            test = snap.test_accuracy if snap else r.test_accuracy
+            row = {"Student": names[m.owner], "Run": f"#{r.number}"}
+            for name in columns:
+                row[PARAM[name].label] = format_value(PARAM[name], getattr(hps[r.id], name))
+            row.update({"State": BADGE.get(state, state), "Details": state_detail(state, snap, r),
+                        "Best val. acc.": pct(best), "Test acc.": pct(test)})
+            rows.append(row)
+            runs[r.id] = (names[m.owner], r)
+    return rows, runs
+
 
 
 # -- the Draw page: add a drawing to the class's set ----------------------------------------------

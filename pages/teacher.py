@@ -17,15 +17,15 @@ import streamlit as st
 from PIL import Image
 
 from core import data, diagnostics as diag, predict, preprocess
-from core.challenge import DRAWINGS, MIN_DRAWINGS, TEST_SOURCES, Challenge
+from core.challenge import DRAWINGS, MIN_DRAWINGS
 from core.charts import classroom as class_charts
 from core.charts import draw as draw_charts
 from core.charts import inspect as inspect_charts
 from core.charts import train as train_charts
 from core.classroom import ClassError, ClassInfo, make_lesson
-from core.config import PARAM, PARAMS, ConfigError, HyperParams, format_value
+from core.config import PARAM, PARAMS, ConfigError, HyperParams
 from core.runs import RunView, WeightsUnavailable
-from core.states import ACTIVE_STATES, BADGE, DIVERGED, FAILED, FINISHED, IDLE, PAUSED, QUEUED, RUNNING
+from core.states import ACTIVE_STATES, BADGE, DIVERGED, FINISHED
 from pages import class_widgets as cw
 from pages import shared
 
@@ -142,63 +142,11 @@ def header(info: ClassInfo, present: bool, on_present) -> None:
 
 # -- the students' table (live) ----------------------------------------------------------------------
 
-def state_detail(state: str, snap, rec) -> str:
-    if state == QUEUED and snap is not None and snap.queue_position:
-        return f"#{snap.queue_position} in the queue"
-    if state in (RUNNING, PAUSED) and snap is not None:
-        text = f"epoch {snap.epoch:.1f} / {snap.epochs}"
-        return text + (f" · {snap.reason}" if state == PAUSED and snap.reason else "")
-    if state == FINISHED:
-        return f"{rec.epochs_done} epoch{'s' if rec.epochs_done != 1 else ''}"
-    if state == IDLE:
-        return "not started"
-    return (rec.reason or "")[:140]
-
-
-def pct(x) -> str:
-    return f"{x:.2%}" if x is not None and x == x else "–"
-
-
-def class_table(info: ClassInfo) -> tuple[list[dict], dict[str, tuple[str, object]]]:
-    """One row per run (and per student without one), the settings columns that differ across
-    the class, the state with its detail. Also {run id: (student, record)} for the run picker."""
-    svc, room = shared.service(), cw.room()
-    members = room.members(info.id, current=False)
-    names = {m.owner: m.name + (" (left)" if m.left else "") for m in members}
-    records = room.class_runs(info.id)
-    hps = {r.id: HyperParams.validate(r.config) for r in records}
-    columns = cw.differing(hps.values())
-    rows, runs = [], {}
-    by_student: dict[str, list] = {}
-    for r in records:
-        by_student.setdefault(r.owner, []).append(r)
-    for m in sorted(members, key=lambda m: (m.left is not None, m.name.lower())):
-        mine = by_student.pop(m.owner, [])
-        if not mine and m.left is None:
-            rows.append({"Student": names[m.owner], "Run": "–", "State": "no run yet"})
-        for r in mine:
-            state, snap = r.state, None
-            if state in (IDLE, *ACTIVE_STATES):
-                view = svc.get_any(r.id)
-                snap = view.snapshot() if view else None
-                state = snap.state if snap else state
-            best = snap.best_val_accuracy if snap else r.best_val_accuracy
-            test = snap.test_accuracy if snap else r.test_accuracy
-            row = {"Student": names[m.owner], "Run": f"#{r.number}"}
-            for name in columns:
-                row[PARAM[name].label] = format_value(PARAM[name], getattr(hps[r.id], name))
-            row.update({"State": BADGE.get(state, state), "Details": state_detail(state, snap, r),
-                        "Best val. acc.": pct(best), "Test acc.": pct(test)})
-            rows.append(row)
-            runs[r.id] = (names[m.owner], r)
-    return rows, runs
-
-
 def live_table(class_id: str, present: bool) -> None:
     info = cw.room().get(class_id)
     if info is None:
         return
-    rows, runs = class_table(info)
+    rows, runs = cw.class_table(info)
     students = len(cw.room().members(class_id))
     active = sum(1 for _, r in runs.values() if r.state in ACTIVE_STATES)
     st.caption(f"{students} students · {len(runs)} runs · {active} training or waiting · "
