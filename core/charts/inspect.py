@@ -98,7 +98,8 @@ def confusion_figure(cm: np.ndarray, class_names: tuple[str, ...] | list[str],
         shapes.append({"type": "rect", "x0": p - 0.5, "x1": p + 0.5, "y0": t - 0.5,
                        "y1": t + 0.5, "line": {"color": "black", "width": 3}})
     labels = [str(c) for c in class_names]
-    axis = {"tickvals": list(range(n)), "ticktext": labels, "showgrid": False, "zeroline": False}
+    axis = {"tickvals": list(range(n)), "ticktext": labels, "showgrid": False, "zeroline": False,
+            "automargin": True}
     return go.Figure({"data": data, "layout": {
         **base_layout(), "height": 520, "margin": {"l": 10, "r": 10, "t": 30, "b": 10}, "shapes": shapes,
         "clickmode": "event+select", "dragmode": False,
@@ -127,8 +128,8 @@ def class_metrics_figure(m: ClassMetrics, class_names: tuple[str, ...] | list[st
         "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
         "uniformtext": {"mode": "hide", "minsize": 10},   # a phone: no labels over each other
         "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
-        "yaxis": {"title": {"text": "%"}, "range": [low, 102]},
-        "xaxis": {"title": {"text": "class"}, "type": "category"}}})
+        "yaxis": axis("%", range=[low, 102]),
+        "xaxis": axis("class", type="category", showgrid=False)}})
 
 
 # -- signal propagation -------------------------------------------------------------------------
