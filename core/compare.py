@@ -32,11 +32,13 @@ def short(name: str) -> str:
 
 def row_of(view, snap) -> dict[str, Any]:
     """One table row: the run's number, name, state badge, every hyper-parameter (as text, the
-    way the CLI and the URL write it), its figures and its note. `view` is a runs.RunView,
+    way the CLI and the URL write it; blank where the run does not use it), its figures and its
+    note. `view` is a runs.RunView,
     `snap` its snapshot."""
     hp: HyperParams = view.hp
     row: dict[str, Any] = {"#": view.number, "name": view.name or "", "state": BADGE.get(snap.state, snap.state)}
-    row.update({p.name: value_text(p.name, getattr(hp, p.name)) for p in PARAMS})
+    values = hp.to_dict()     # a parameter the run does not use (σ with He init) is left blank
+    row.update({p.name: value_text(p.name, values[p.name]) if p.is_shown(values) else "" for p in PARAMS})
     row["best val acc"] = _pct(snap.best_val_accuracy)
     row["test acc"] = _pct(snap.test_accuracy)
     row["time (s)"] = round(snap.elapsed, 1) if snap.elapsed else None

@@ -23,7 +23,7 @@ from core.charts.train import unchecked
 from core.config import PARAM, PARAMS
 from core.presets import PRESETS
 from core.runs import Refused
-from core.sweep import (METRICS, Sweep, SweepError, SweepSpec, list_sweeps, open_sweep, parse_grid,
+from core.sweep import (METRICS, Sweep, SweepError, SweepSpec, effective, list_sweeps, open_sweep, parse_grid,
                         start_sweep, suggested_values, sweep_json, value_text)
 from core.sweep_table import line_chart
 from pages import shared
@@ -185,7 +185,7 @@ def results(sweep: Sweep) -> None:
                     st.warning("Not quite what the lecture shows: " + "; ".join(failed))
     if views:
         st.markdown("**Validation curves** of the sweep's runs")
-        by_hp = sorted(views, key=lambda v: sweep.label(v.hp))
+        by_hp = sorted(views, key=lambda v: (sweep.cell_of.get(effective(v.hp), (len(views), 0)), v.hp.seed))
         st.plotly_chart(unchecked(overlay_figure([(sweep.label(v.hp), v.curves()[0], v.steps_per_epoch)
                                                   for v in by_hp], training=False)), key="exp_curves")
     st.download_button("Download the results (JSON)", json.dumps(sweep_json(sweep, res, table), default=str),

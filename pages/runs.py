@@ -65,7 +65,7 @@ def runs_table(shown) -> None:
     config.update({"best val acc": st.column_config.NumberColumn("best val acc", format="%.2f %%"),
                    "test acc": st.column_config.NumberColumn("test acc", format="%.2f %%"),
                    "time (s)": st.column_config.NumberColumn("time (s)", format="%.1f")})
-    st.dataframe(df, hide_index=True, column_config=config, key="runs_df")
+    st.dataframe(df, hide_index=True, column_config=config, key="runs_df", placeholder="–")
     st.download_button("Download the table (CSV)", compare.table_csv(shown), file_name="runs.csv",
                        mime="text/csv", key="dl_runs")
 

@@ -18,6 +18,7 @@ from .train import thin
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
            "#ff9da7", "#9c755f", "#bab0ac")
 MAX_POINTS = 300        # training points per run (several runs share a panel)
+LOSS_TOP = 100.0        # a validation loss above this is off the chart (the run diverged)
 
 
 def color(i: int) -> str:
@@ -52,7 +53,9 @@ def overlay_figure(runs: Sequence[tuple[str, Curves, int]], *, training: bool = 
                          "line": {"color": col, "width": 2}, "marker": {"size": sizes, "color": col},
                          "hovertemplate": f"{name}<br>epoch %{{x:.2f}}<br>%{{y:.4g}}<extra></extra>",
                          **_ref(axis)})
-    losses = [v for _, c, _ in runs for v in c.val_loss if v is not None and math.isfinite(v) and v > 0]
+    # The loss axis spans the runs' losses up to LOSS_TOP: a diverged run's 1e9 would squash the
+    # others into a line at the bottom (its points beyond the axis are simply cut off).
+    losses = [v for _, c, _ in runs for v in c.val_loss if v is not None and 0 < v <= LOSS_TOP]
     layout = {**base_layout(), "height": height, "legend": _legend(), "hovermode": "closest",
               "margin": {"l": 8, "r": 12, "t": 8, "b": 8, "autoexpand": True}, "uirevision": "keep",
               "xaxis": {**_axis("epoch", rangemode="tozero"), "domain": [0, 0.45], "anchor": "y"},
@@ -81,18 +84,18 @@ def parcoords_figure(rows: Sequence[Mapping[str, Any]], params: Sequence[str],
     for name in params:
         values = [r[name] for r in rows]
         p = PARAM.get(name)
-        if p is not None and p.kind in (int, float):
+        numeric = p is not None and p.kind in (int, float) and "" not in values
+        if numeric and p.log and min(float(v) for v in values) > 0:
             nums = [float(v) for v in values]
-            if p.log and min(nums) > 0:
-                ticks = sorted(set(nums))
-                dims.append({"label": p.label, "values": [math.log10(v) for v in nums],
-                             "tickvals": [math.log10(v) for v in ticks], "ticktext": [f"{v:g}" for v in ticks]})
-            else:
-                dims.append({"label": p.label, "values": nums})
-        else:
-            cats = list(dict.fromkeys(str(v) for v in values))
+            ticks = sorted(set(nums))
+            dims.append({"label": p.label, "values": [math.log10(v) for v in nums],
+                         "tickvals": [math.log10(v) for v in ticks], "ticktext": [f"{v:g}" for v in ticks]})
+        elif numeric:
+            dims.append({"label": p.label, "values": [float(v) for v in values]})
+        else:   # choices, widths, and numbers some runs do not use (blank: shown as '–')
+            cats = sorted(set(map(str, values)), key=lambda v: _order(v, p))
             dims.append({"label": p.label if p else name, "values": [cats.index(str(v)) for v in values],
-                         "tickvals": list(range(len(cats))), "ticktext": cats,
+                         "tickvals": list(range(len(cats))), "ticktext": [c or "–" for c in cats],
                          "range": [-0.5, len(cats) - 0.5] if len(cats) == 1 else [0, len(cats) - 1]})
     for fig_name in ("best val acc", "test acc"):
         vals = [r.get(fig_name) for r in rows]
@@ -105,6 +108,18 @@ def parcoords_figure(rows: Sequence[Mapping[str, Any]], params: Sequence[str],
     return {"data": [{"type": "parcoords", "line": line, "dimensions": dims,
                       "labelfont": {"size": FONT, "color": INK}, "tickfont": {"size": FONT - 2}}],
             "layout": {**base_layout(), "height": height, "margin": {"l": 60, "r": 40, "t": 50, "b": 20}}}
+
+
+def _order(value: str, p) -> tuple:
+    """Categories in a sensible order: blanks first, numbers by value, choices as the schema lists them."""
+    if value == "":
+        return (0, 0.0, "")
+    if p is not None and p.choices and value in p.choices:
+        return (1, float(p.choices.index(value)), value)
+    try:
+        return (1, float(value), value)
+    except ValueError:
+        return (2, 0.0, value)
 
 
 def varying(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[str]:

@@ -75,7 +75,8 @@ def test_filter_and_sort(runs_page):
 
 
 def test_compare_overlays_curves_named_by_their_difference(runs_page):
-    a, b = trained("owner-runs-c-00000000000", each=[dict(init="normal", init_sigma=0.01), dict(init="normal", init_sigma=0.1)])
+    a, b, _ = trained("owner-runs-c-00000000000", each=[dict(init="normal", init_sigma=0.01),
+                                                        dict(init="normal", init_sigma=0.1), dict(init="he")])
     at = runs_page("owner-runs-c-00000000000")
     at.multiselect(key="runs_compare").set_value([a.id, b.id])
     rerun(at)
@@ -84,6 +85,7 @@ def test_compare_overlays_curves_named_by_their_difference(runs_page):
     assert legend == ["σ=0.01", "σ=0.1"]
     parcoords = json.loads(at.get("plotly_chart")[1].proto.spec)
     assert parcoords["data"][0]["type"] == "parcoords"
+    assert parcoords["data"][0]["dimensions"][1]["ticktext"] == ["–", "0.01", "0.1"]   # σ: unused by He
 
 
 def test_rename_and_note(runs_page):

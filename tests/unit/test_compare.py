@@ -112,3 +112,26 @@ def test_sweep_chart_marks_diverged_values_and_reference_levels():
     go.Figure(fig)
     assert fig["data"][0]["y"] == [0.9, 0.95, None] and fig["layout"]["xaxis"]["type"] == "log"
     assert fig["data"][1]["name"] == "test accuracy: diverged" and fig["data"][1]["x"] == [10.0]
+
+
+def test_a_parameter_the_run_does_not_use_is_blank():
+    row = row_of(*view(1, init="he"))
+    assert row["init_sigma"] == "" and row["momentum"] == "" and row["init"] == "he"
+
+
+def test_a_diverged_run_does_not_squash_the_loss_axis():
+    ok = Curves(val_step=[1, 2], val_loss=[0.5, 0.3], val_acc=[0.8, 0.9], val_full=[True, True])
+    bad = Curves(val_step=[1], val_loss=[3e9], val_acc=[0.1], val_full=[True])
+    fig = overlay_figure([("a", ok, 1), ("b", bad, 1)])
+    assert fig["layout"]["yaxis"]["range"] == [-1, 0]               # 0.1 to 1: the good run's decade
+
+
+def test_parcoords_shows_an_unused_parameter_as_a_blank_category():
+    rows = [row_of(*view(1, init="he")), row_of(*view(2, init="normal", init_sigma=0.01)),
+            row_of(*view(3, init="normal", init_sigma=0.1))]
+    fig = parcoords_figure(rows, varying(rows, [p.name for p in PARAMS]))
+    go.Figure(fig)
+    sigma = fig["data"][0]["dimensions"][1]
+    assert sigma["label"] == "Init σ" and sigma["ticktext"] == ["–", "0.01", "0.1"] and sigma["values"] == [0, 1, 2]
+    init = fig["data"][0]["dimensions"][0]
+    assert init["ticktext"] == ["he", "normal"]                      # in the schema's order
