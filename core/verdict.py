@@ -197,18 +197,20 @@ def _loss_levels(curves: Curves) -> dict | None:
             "q4": _mean_where(steps, loss, 0.75 * last, last)}
 
 
-def _accuracy(snap, curves: Curves) -> tuple[float | None, str]:
-    """The run's accuracy as the verdict uses it: the best whole-validation-set accuracy, else
-    the latest validation point, else the recent training accuracy."""
+def _accuracy(snap, curves: Curves) -> tuple[float | None, str, int]:
+    """The run's accuracy as the verdict uses it, and the step it was measured at: the best
+    whole-validation-set accuracy, else the latest validation point after training began (the
+    point at step 0 is the untrained network), else the recent training accuracy."""
     best = getattr(snap, "best_val_accuracy", None)
     if best is not None:
-        return best, "validation accuracy"
-    if curves.val_acc:
-        return curves.val_acc[-1], "validation accuracy"
+        return best, "validation accuracy", getattr(snap, "step", 0) or 0
+    trained = [(s, a) for s, a in zip(curves.val_step, curves.val_acc) if s > 0]
+    if trained:
+        return trained[-1][1], "validation accuracy", trained[-1][0]
     if curves.acc:
         tail = curves.acc[-max(1, len(curves.acc) // 10):]
-        return float(np.mean(tail)), "training accuracy"
-    return None, ""
+        return float(np.mean(tail)), "training accuracy", curves.step[-1]
+    return None, "", 0
 
 
 def _cause(hp: HyperParams, init_signal: SignalStats | None, levels: dict | None) -> tuple[str | None, str, str | None]:
@@ -265,13 +267,13 @@ def judge(snap, curves: Curves, hp: HyperParams, init_signal: SignalStats | None
         return Verdict("diverged", "bad", "Diverged",
                        f"**Diverged:** {getattr(snap, 'reason', '') or 'the loss became inf/NaN.'}{sentence}",
                        cause, tab)
-    acc, what = _accuracy(snap, curves)
-    if acc is None:
+    acc, what, measured_at = _accuracy(snap, curves)
+    if acc is None or measured_at < 1:
         return None
     chance = chance_accuracy(hp)
     L0 = chance_loss(hp)
     if acc <= CHANCE_FACTOR * chance:
-        if step < MIN_STEPS:
+        if min(step, measured_at) < MIN_STEPS:
             return None
         stuck = levels is not None and abs(levels["recent"] - L0) <= 0.1 * L0 \
             and levels["start"] - levels["recent"] < 0.05 * L0

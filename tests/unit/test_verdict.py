@@ -123,6 +123,18 @@ def test_a_live_run_is_judged_so_far_from_its_latest_validation_point():
     assert stopped.headline == "Learned"
 
 
+def test_the_untrained_networks_point_at_step_0_is_not_a_verdict():
+    """Runs record the untrained network at step 0 (~10 %). A live run whose next validation
+    is far away is judged on its training accuracy, not on that point."""
+    c = curve([0.3] * 500, acc=[0.9] * 500)
+    c.val_step, c.val_loss, c.val_acc, c.val_full = [0], [2.3], [0.1], [False]
+    v = V.judge(snap(state=RUNNING, step=500), c, HEALTHY)
+    assert v.kind == "learned" and "90.00% training accuracy" in v.text
+    early = curve([2.3] * 50, acc=[0.1] * 50)
+    early.val_step, early.val_acc, early.val_loss, early.val_full = [0], [0.1], [2.3], [False]
+    assert V.judge(snap(state=RUNNING, step=50), early, HEALTHY) is None     # too early
+
+
 def test_a_diverged_run_blames_an_exploding_initialization_only_when_it_exploded():
     hp = HyperParams.validate(depth=8, init="normal", init_sigma=0.2)
     sig = V.initial_signal(hp)
