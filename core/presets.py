@@ -322,12 +322,12 @@ LOSS = Preset(
         "the one-hot target multiplies that by the softmax's own derivative, which is tiny where "
         "the softmax saturates, exactly when the network is wrong and sure of itself: it learns "
         "much slower, which is why classification uses cross-entropy."),
-    expected="cross-entropy well ahead of MSE after the same epochs",
+    expected="cross-entropy well ahead of MSE after the same epoch (~90 % vs ~86 %)",
     base=dict(depth=2, width="100", activation="relu", init="he", dropout=0.0, optimizer="sgd",
-              lr=0.01, batch_size=128, epochs=2),
+              lr=0.01, batch_size=128, epochs=1),
     axes=(Axis("Loss", (Level.of("cross-entropy", loss="cross_entropy"), Level.of("MSE", loss="mse"))),),
     check=_check_loss,
-    reduced=dict(subset=10000, epochs=1),
+    reduced=dict(subset=10000),
 )
 
 # -- 8. Batch size ----------------------------------------------------------------------------------
@@ -341,7 +341,8 @@ def _check_batch(t: Table, results) -> list[str]:
     sec = {b: _mean(t, str(b), "time (s)") for b in BATCHES}
     _expect(f, acc[2048] < acc[128] < acc[32], "at a fixed number of epochs, larger batches should reach "
                                                "a lower accuracy (fewer steps): " + ", ".join(_pct(acc[b]) for b in BATCHES))
-    _expect(f, sec[8] > 2 * sec[512], f"batch 8 should take much longer than 512: {sec[8]:.1f} s vs {sec[512]:.1f} s")
+    _expect(f, sec[8] > 1.5 * sec[2048], f"an epoch at batch 8 should take much longer than at 2048: "
+                                         f"{sec[8]:.1f} s vs {sec[2048]:.1f} s")
     return f
 
 
