@@ -1,7 +1,7 @@
 """Entry point: `streamlit run app.py`. Page config and navigation, nothing else."""
 import streamlit as st
 
-from pages import shared
+from pages import shared, style
 
 st.set_page_config(page_title="MNIST neural-network playground", page_icon="🧠", layout="wide")
 
@@ -15,4 +15,5 @@ pages = [
     st.Page("pages/teacher.py", title="Teach", icon="🧑‍🏫", url_path="teacher"),
 ]
 shared.warm_up()
+style.apply()
 st.navigation(pages).run()

@@ -141,7 +141,7 @@ def controls(run: RunView | None, snap: RunSnapshot | None, hp: HyperParams | No
     when the run's state does, and then the fragment re-renders the whole page."""
     svc, me = shared.service(), shared.owner()
     state = snap.state if snap else None
-    c = st.columns(6)
+    c = st.container(key="controls").columns(6)
     ended = snap is not None and snap.ended
     if c[0].button("▶ Start new run" if ended else "▶ Start", type="primary", width="stretch",
                    disabled=hp is None or (snap is not None and snap.active), key="btn_start"):
@@ -216,7 +216,7 @@ def live_panel(rendered_state: str, fast: bool) -> None:
     if hp is not None:
         apply_live_changes(run, snap, hp)
     status_line(run, snap)
-    m = st.columns(5)
+    m = st.container(key="metrics").columns(5)
     m[0].metric("Epoch", f"{snap.epoch:.2f} / {snap.epochs}")
     m[1].metric("Samples/s", f"{snap.samples_per_second:,.0f}")
     m[2].metric("ETA", fmt_seconds(snap.eta), help=f"training time so far: {fmt_seconds(snap.elapsed)}")
