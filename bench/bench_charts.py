@@ -15,12 +15,14 @@ second at batch size 1 is a few hundred):
             unit tests instead
 
 Target (issue 9): <= 50 ms per refresh at 1M recorded steps, not growing with the run's length.
-Also prints the one-shot curves_figure() and the CSV export at each size (done once, not per
-refresh).
+Each refresh is timed in wall time and in this thread's CPU time (time.thread_time): on a shared,
+busy machine the wall time includes waiting for a core, the CPU time does not. Also prints the
+one-shot curves_figure() and the CSV export at each size (done once, not per refresh).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -111,8 +113,8 @@ def main() -> None:
     args = ap.parse_args()
 
     print(f"one refresh bringing {args.new} new steps (median of {args.repeat}); smoothing 0.6")
-    print(f"{'steps':>10} | {'old: data':>10} {'+ plotly':>9} | {'new: data':>10} {'+ plotly':>9} | "
-          f"{'old/new':>7} | {'one-shot new':>12} {'CSV':>8}")
+    print(f"{'steps':>10} | {'old: data':>10} {'+ plotly':>9} {'(cpu)':>9} | {'new: data':>10} "
+          f"{'+ plotly':>9} {'(cpu)':>8} | {'old/new':>7} | {'one-shot new':>12} {'CSV':>8}")
     for n in args.sizes:
         curves = synthetic(n)
         epochs = (n + args.new * args.repeat) / SPE
@@ -120,38 +122,43 @@ def main() -> None:
         kept = Curves()
         kept.extend(curves)
         view = charts.CurveView(SPE, 0.6).update(curves)
-        old_data, old_all, new_data, new_all = [], [], [], []
+        old_data, old_all, new_data, new_all, old_cpu, new_cpu = [], [], [], [], [], []
         for r in range(args.repeat):
             delta = synthetic(args.new, start=n + r * args.new)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             kept.extend(delta)
             fig = old_curves_figure(kept, SPE, 0.6, epochs)
             t1 = time.perf_counter()
             plotly_cost(fig)
-            t2 = time.perf_counter()
+            t2, c2 = time.perf_counter(), time.thread_time()
             old_data.append(t1 - t0)
             old_all.append(t2 - t0)
+            old_cpu.append(c2 - c0)
 
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             view.update(delta)
             figs = [charts.unchecked(view.figure(p, epochs=epochs)) for p in charts.PANELS]
             t1 = time.perf_counter()
             for f in figs:
                 plotly_cost(f)
-            t2 = time.perf_counter()
+            t2, c2 = time.perf_counter(), time.thread_time()
             new_data.append(t1 - t0)
             new_all.append(t2 - t0)
+            new_cpu.append(c2 - c0)
         t0 = time.perf_counter()
         charts.curves_figure(kept, SPE, 0.6, epochs=epochs)
         one_shot = time.perf_counter() - t0
         t0 = time.perf_counter()
         charts.curves_table(kept, SPE)
         csv = time.perf_counter() - t0
-        print(f"{n:>10,} | {median_ms(old_data):>8.1f}ms {median_ms(old_all):>7.1f}ms | "
-              f"{median_ms(new_data):>8.1f}ms {median_ms(new_all):>7.1f}ms | "
+        print(f"{n:>10,} | {median_ms(old_data):>8.1f}ms {median_ms(old_all):>7.1f}ms "
+              f"{median_ms(old_cpu):>7.1f}ms | {median_ms(new_data):>8.1f}ms {median_ms(new_all):>7.1f}ms "
+              f"{median_ms(new_cpu):>6.1f}ms | "
               f"{statistics.median(old_all) / statistics.median(new_all):>6.0f}x | "
               f"{1e3 * one_shot:>10.0f}ms {1e3 * csv:>6.0f}ms")
     print("target: new '+ plotly' <= 50 ms at 1M steps, flat across sizes")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"load average while measuring: {load:.1f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":
