@@ -68,3 +68,68 @@ def test_a_run_too_long_for_the_limits_is_refused_with_exit_2(tmp_path):
                        cwd=ROOT, capture_output=True, text=True, timeout=120,
                        env={**__import__("os").environ, "MNIST_PLAYGROUND_MAX_RUN_STEPS": "1000"})
     assert p.returncode == 2 and "steps" in p.stderr and "allows 1,000" in p.stderr
+
+
+# -- exit codes: 1 for a data error, a stopped or a failed run (issue 13) ---------------------------
+
+def test_ctrl_c_stops_the_run_saves_it_and_exits_1(tmp_path):
+    import signal
+    import time
+    p = subprocess.Popen([sys.executable, "-m", "core.train", "--depth", "1", "--width", "16",
+                          "--subset", "1000", "--batch-size", "10", "--epochs", "200", "--json",
+                          "--home", str(tmp_path / "home")],
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        line = ""
+        while "run #" not in line:                     # the run has started
+            assert time.monotonic() < deadline and p.poll() is None, p.stderr.read()
+            line = p.stderr.readline()
+        time.sleep(1.0)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 1, err
+    assert "stopped: stopped from the keyboard (Ctrl-C) at step" in err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["state"] == "stopped" and 0 < result["steps"] < 100 * 200
+    from core.ledger import Ledger
+    rec = Ledger(tmp_path / "home").get_run(result["run_id"])
+    assert rec.state == "stopped" and rec.checkpoint_step == result["steps"]   # saved: it can go on
+
+
+def test_a_data_error_exits_1_with_the_message(tmp_path, monkeypatch, capsys):
+    from core import data, train
+    monkeypatch.setattr(data, "DEBIAN_FASHION", tmp_path / "none")
+    monkeypatch.setenv("MNIST_PLAYGROUND_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(data, "_cache", {})
+    assert train.main(["--dataset", "fashion", "--depth", "0", "--epochs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: Fashion-MNIST is not on this machine.")
+    assert "Traceback" not in err
+
+
+def test_a_run_that_fails_exits_1_with_the_reason(monkeypatch, capsys):
+    from core import train, trainer
+
+    def broken(self):
+        raise RuntimeError("out of memory")
+    monkeypatch.setattr(trainer.Trainer, "_train", broken)
+    assert train.main(["--depth", "0", "--subset", "100", "--epochs", "1", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert "failed: training failed: RuntimeError: out of memory" in captured.err
+    assert json.loads(captured.out.strip().splitlines()[-1])["state"] == "failed"
+
+
+def test_bad_arguments_exit_2_in_process_too(capsys):
+    from core import train
+    import pytest
+    for argv, message in [(["--epochs", "0"], "--epochs: 0 is outside the range 1 to 200"),
+                          (["--activation", "swish"], "--activation: 'swish' is not one of"),
+                          (["--no-such-flag"], "unrecognized arguments: --no-such-flag")]:
+        with pytest.raises(SystemExit) as e:
+            train.main(argv)
+        assert e.value.code == 2
+        assert message in capsys.readouterr().err
