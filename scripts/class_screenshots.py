@@ -105,6 +105,9 @@ def main() -> None:
         student.goto(f"{url}/train")
         student.get_by_text("Find the σ").wait_for(timeout=60_000)
         student.wait_for_timeout(2000)
+        student.evaluate("() => document.querySelectorAll('[data-testid=stMain], [data-testid=stAppViewContainer]')"
+                         ".forEach(e => e.scrollTo(0, 0))")
+        student.wait_for_timeout(300)
         student.screenshot(path=str(OUT / "class_student_train.png"))
 
         new = browser.new_context(viewport={"width": 1400, "height": 800}).new_page()
