@@ -162,8 +162,11 @@ class RunService:
         self._write_ready = threading.Condition()
         self._writer = threading.Thread(target=self._write_checkpoints, name="checkpoint-writer", daemon=True)
         self._writer.start()
-        self.reattached = [] if headless else self._reattach()
+        # Runs left active by a process that is gone are interrupted, unless their executor
+        # still trains them (a cluster's detached actors): those are found again.
         self.recovered = [] if headless else self.ledger.mark_interrupted()
+        self.reattached = self._reattach(self.recovered)
+        self.recovered = [r for r in self.recovered if r not in self.reattached]
         if not headless:
             self.ledger.clean_weights()
         self._thread = None
@@ -171,15 +174,16 @@ class RunService:
             self._thread = threading.Thread(target=self._supervise, name="run-supervisor", daemon=True)
             self._thread.start()
 
-    def _reattach(self) -> list[str]:
-        """After a restart of the web server: runs that still train elsewhere (a cluster's
-        detached actors) are found again through the ledger, before the others are marked
-        interrupted. The local executor has nothing to find (its threads died with the process)."""
+    def _reattach(self, run_ids: list[str]) -> list[str]:
+        """After a restart of the web server: of the runs just marked interrupted (their
+        recording process is gone; a live CLI's runs are not among them), those that still train
+        elsewhere (a cluster's detached actors) are found again and recorded by this process.
+        The local executor has nothing to find (its threads died with the process)."""
         reattach = getattr(self.executor, "reattach", None)
         if reattach is None:
             return []
         found = []
-        for rec in self.ledger.list_runs(states=ACTIVE_STATES):
+        for rec in filter(None, map(self.ledger.get_run, run_ids)):
             history = History()
             history.extend(self.ledger.load_curves(rec.id))
             handle = reattach(rec.id, HyperParams.validate(rec.config), history=history,
@@ -192,7 +196,8 @@ class RunService:
                                        memory=estimate_memory(HyperParams.validate(rec.config)).total,
                                        owner=rec.owner)
             self._curves[rec.id] = history
-            self.ledger.update_run(rec.id, state=rec.state)   # this process now records it
+            snap = handle.snapshot()                          # this process now records it
+            self.ledger.update_run(rec.id, state=snap.state, reason=snap.reason, ended=None)
             found.append(rec.id)
         return found
 

@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+python -m pip install --quiet --disable-pip-version-check -r requirements-ray.txt   # tests/ray: a local Ray cluster
 packages=(chromium fonts-noto-color-emoji dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
