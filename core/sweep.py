@@ -349,9 +349,14 @@ def check(svc, owner: str, spec: SweepSpec) -> None:
     """Refuse (runs.Refused, with the figures) a sweep the server's limits cannot take, before
     anything is submitted: a run that could never be admitted, or more runs or bytes than the
     server keeps for one student (the sweep's first runs would be deleted to make room)."""
+    from .data import available
     from .memory import estimate, size_text, what_to_shrink
     from .runs import Refused, train_count
     lim, hps = svc.limits, spec.runs()
+    for name in dict.fromkeys(hp.dataset for hp in hps):
+        ok, why = available(name)
+        if not ok:
+            raise Refused(why)
     for hp in hps:
         steps = -(-train_count(hp) // hp.batch_size) * hp.epochs
         if steps > lim.max_run_steps:

@@ -171,3 +171,13 @@ def test_cli_runs_a_reduced_preset_and_checks_its_lesson(tmp_path):
     assert out["preset"]["key"] == "loss" and out["preset"]["failed"] == []
     assert out["table"]["rows"] == ["cross-entropy", "MSE"] and {r["hp"]["subset"] for r in out["runs"]} == {10000}
     assert "lesson visible" in p.stderr
+
+
+def test_a_sweep_on_a_missing_data_set_is_refused_with_the_fix(service, monkeypatch):
+    import core.data
+    monkeypatch.setattr(core.data, "available", lambda name: (name != "fashion", "Fashion-MNIST is not installed: apt-get install dataset-fashion-mnist"))
+    svc = service()
+    spec = SweepSpec.build(HyperParams.validate(**TINY), [parse_grid("dataset=mnist,fashion")])
+    with pytest.raises(Refused, match="Fashion-MNIST is not installed"):
+        start_sweep(svc, "gina", spec)
+    assert svc.runs("gina") == []
