@@ -479,3 +479,63 @@ def test_a_continued_run_gets_back_its_live_values_clock_and_best():
     assert again.history.cursor() == (0, 0, 0)                 # its curves come from the ledger
     assert again.start() and again.wait(60)
     assert again.history.snapshot()[0].val_step[0] != 0        # no second untrained point
+
+
+# -- the training slot, the weights copy, the early-stopping rule ---------------------------------
+
+def test_the_slot_is_granted_and_taken_back_by_the_scheduler():
+    t = make(control=Control(granted=False), epochs=5)
+    assert not t.holds_slot and not t.wants_slot               # idle: wants nothing yet
+    assert t.start()
+    assert t.wants_slot and not t.holds_slot
+    t.grant()
+    assert t.holds_slot
+    wait_until(lambda: t.snapshot().step >= 1)
+    t.revoke()
+    assert not t.holds_slot
+    wait_until(lambda: t.snapshot().state == QUEUED)           # waits for a slot again
+    step = t.snapshot().step
+    time.sleep(0.2)
+    assert t.snapshot().step == step
+    t.pause()
+    assert not t.wants_slot
+    t.stop()
+    assert t.wait(10)
+
+
+def test_the_weights_are_copied_once_per_version(monkeypatch):
+    copies = []
+    real = model_lib.from_state_dict
+    monkeypatch.setattr(model_lib, "from_state_dict", lambda *a: copies.append(1) or real(*a))
+    t = make(epochs=5)
+    a, b = t.model_snapshot(), t.model_snapshot()
+    assert len(copies) == 1 and a is not b
+    paused_after(t, 1)
+    c = t.model_snapshot()
+    assert len(copies) == 2 and not torch.equal(c.out.weight, a.out.weight)
+    assert torch.equal(c.out.weight, t.model.out.weight.detach())
+    t.stop()
+    assert t.wait(10)
+
+
+def test_early_stopping_counts_epochs_without_an_improvement_of_at_least_1e_4():
+    """The rule on given validation losses: better by less than 1e-4 is no improvement."""
+    t = make(early_stopping=True, patience=2, epochs=10)
+    losses = iter([1.0, 0.99995, 0.9, 0.8999, 0.89995, 0.9])
+    t._validate = lambda x, y, full: (next(losses), 0.5)
+    results = [t._epoch_end() for _ in range(5)]
+    # epoch 1: best; 2: 0.99995 is not 1e-4 better; 3: improved; 4: 0.8999 is exactly 1e-4 (not
+    # more) better; 5: no better -> 2 bad epochs = patience: stop, restoring epoch 3
+    assert results == [True, True, True, True, False]
+    s = t.snapshot()
+    assert s.best_val_epoch == 3 and s.state == FINISHED
+    assert s.reason.startswith("early stopping after epoch 5: the validation loss has not improved "
+                               "for 2 epochs; restored the weights of epoch 3 (validation accuracy 50.00%)")
+
+
+def test_without_early_stopping_bad_epochs_do_not_end_the_run():
+    t = make(early_stopping=False, patience=1, epochs=10)
+    losses = iter([1.0, 2.0, 3.0, 4.0])
+    t._validate = lambda x, y, full: (next(losses), 0.5)
+    assert [t._epoch_end() for _ in range(4)] == [True] * 4
+    assert t.snapshot().best_val_epoch == 1 and t.snapshot().state == IDLE
