@@ -240,7 +240,7 @@ def live_panel(rendered_state: str, fast: bool) -> None:
     log_loss = st.session_state.get("log_loss", False)
     panels = st.columns(2)   # side by side on a laptop, one per row on a phone
     for col, panel in zip(panels, ("loss", "accuracy")):
-        col.plotly_chart(view.figure(panel, log_loss=log_loss, compare=compare, epochs=run.hp.epochs),
+        col.plotly_chart(charts.unchecked(view.figure(panel, log_loss=log_loss, compare=compare, epochs=run.hp.epochs)),
                          key=f"curves_{panel}", config={"displayModeBar": False})
 
 
