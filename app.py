@@ -11,6 +11,7 @@ pages = [
     st.Page("pages/draw.py", title="Draw a digit", icon="✏️", url_path="draw"),
     st.Page("pages/look_inside.py", title="Look inside", icon="🔬", url_path="look_inside"),
     st.Page("pages/runs.py", title="Runs", icon="🗂️", url_path="runs"),
+    st.Page("pages/experiments.py", title="Experiments", icon="🧪", url_path="experiments"),
     st.Page("pages/join.py", title="My class", icon="🎓", url_path="class"),
     st.Page("pages/teacher.py", title="Teach", icon="🧑‍🏫", url_path="teacher"),
 ]

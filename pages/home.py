@@ -17,6 +17,13 @@ your own drawings.
    the 28×28 image it actually gets.
 3. **Look inside** — where it is wrong (confusion matrix, its worst mistakes), what the first layer
    learned, and why a badly chosen σ stops a deep network from learning at all.
+4. **Runs** — every run you made is kept: compare their curves side by side, rerun one with one
+   change, download the table.
+5. **Experiments** — a lecture's comparison in one click (initialization σ, depth, learning rate,
+   overfitting, optimizers, ...): its runs train one after another and fill in the lecture's table.
+
+In a class? Open the link your teacher gave you (**My class**). Teaching one? **Teach** creates a
+class, hands out a lesson, shows every student's runs live and runs a prediction challenge.
 """
 )
 st.page_link("pages/train.py", label="Start training", icon="📈")
