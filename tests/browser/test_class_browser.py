@@ -5,6 +5,7 @@ challenge; the leaderboard shows it within 5 s. A student given the teacher's ad
 (this one or another) sees nothing of it."""
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,13 +16,21 @@ SHORT = dict(subset=1000, depth=1, width="32", epochs=1, batch_size=100, dropout
 TASK = "Find the learning rate that learns fastest in one epoch."
 
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
 @pytest.fixture
-def people(browser):
+def people(browser, request):
     contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(3)]
     pages = [c.new_page() for c in contexts]
     for p in pages:
         p.set_default_timeout(30_000)
     yield pages
+    call = getattr(request.node, "rep_call", None)
+    if call is not None and call.failed:            # what each person saw
+        ARTIFACTS.mkdir(exist_ok=True)
+        for who, p in zip(("teacher", "ada", "bob"), pages):
+            p.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{who}.png"), full_page=True)
     for c in contexts:
         c.close()
 
