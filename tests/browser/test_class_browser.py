@@ -113,7 +113,7 @@ def test_a_class_with_a_teacher_and_two_students(people, app_url):
 
     # the run itself: in the teacher's table, not in Bob's browser
     teacher.get_by_role("tab", name="Students").click()
-    wait_until(lambda: "finished" in table_text(teacher), 5, lambda: table_text(teacher))
+    wait_until(lambda: "finished" in table_text(teacher), 15, lambda: table_text(teacher))   # a tab switch: not timed
     bob.goto(f"{app_url}/train")
     wait_for_app(bob, ".st-key-btn_start button")
     assert "run #1" not in main_text(bob).lower()
