@@ -5,7 +5,7 @@ reload, and after the server process restarts on the same data folder."""
 import re
 
 from core.states import BADGE, PAUSED, RUNNING, STOPPED
-from tests.browser.util import (button, open_train, plot_point_count, select_options, state_badge,
+from tests.browser.util import (button, press, open_train, plot_point_count, select_options, state_badge,
                                 status_line, wait_for_app, wait_for_state)
 
 # A's run is paused while B looks (an active run: A's Stop is enabled, and would be B's too if
@@ -30,9 +30,9 @@ def test_a_copied_url_gives_no_view_or_control_and_a_restart_keeps_the_run(make_
 
     # Student A starts a run; the address bar now names it.
     open_train(a, server.url, A_QUERY)
-    button(a, "btn_start").click()
+    press(a, "btn_start")
     wait_for_state(a, BADGE[RUNNING])
-    button(a, "btn_pause").click()
+    press(a, "btn_pause")
     wait_for_state(a, BADGE[PAUSED])
     run_id = re.search(r"[?&]run=([0-9a-f]+)", a.url).group(1)
     a_status = status_line(a)
@@ -55,9 +55,9 @@ def test_a_copied_url_gives_no_view_or_control_and_a_restart_keeps_the_run(make_
     # B trains runs of its own (Step: one mini-batch; Reset: a fresh untrained run), so that
     # its Compare list and model pickers exist: they list B's runs and nothing of A's.
     open_train(b, server.url, B_QUERY)
-    button(b, "btn_step").click()
+    press(b, "btn_step")
     wait_for_state(b, BADGE[PAUSED])
-    button(b, "btn_reset").click()
+    press(b, "btn_reset")
     b.get_by_text("Compare with").wait_for()
     compare = select_options(b, "Compare with")
     assert len(compare) == 1 and B_ARCH in compare[0] and "#1" in compare[0], compare
@@ -80,7 +80,7 @@ def test_a_copied_url_gives_no_view_or_control_and_a_restart_keeps_the_run(make_
     assert button(a, "btn_stop").is_enabled()
 
     # A stops it; the server restarts (same port, same data folder); the same browser finds it.
-    button(a, "btn_stop").click()
+    press(a, "btn_stop")
     wait_for_state(a, BADGE[STOPPED])
     steps_at_stop = int(re.search(r"step ([\d,]+) of", status_line(a)).group(1).replace(",", ""))
     server.restart()

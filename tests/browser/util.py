@@ -24,6 +24,15 @@ def button(page, key: str):
     return page.locator(f".st-key-{key} button:visible")
 
 
+def press(page, key: str) -> None:
+    """Click the button with key `key`, first scrolled to the middle of the view: a button at the
+    top of a page that has scrolled a little sits under Streamlit's fixed header, which would
+    take the click."""
+    b = button(page, key)
+    b.evaluate("e => e.scrollIntoView({block: 'center'})")
+    b.click()
+
+
 def open_train(page, url: str, query: str = "", timeout: float = 60_000) -> None:
     """Open the Train page and wait until it can be used (the Start button rendered and idle)."""
     page.goto(f"{url}/train{'?' + query if query else ''}")
@@ -59,6 +68,11 @@ def select_options(page, label: str) -> list[str]:
     options = [o.strip() for o in page.get_by_role("option").all_inner_texts()]
     page.keyboard.press("Escape")
     return options
+
+
+def wait_for_chart(page, timeout: float = 30_000) -> None:
+    """Wait until the page's first plotly chart holds at least one point."""
+    page.wait_for_function(PLOT_HAS_POINTS, timeout=timeout)
 
 
 def plot_point_count(page, index: int = 0) -> int:
@@ -111,3 +125,35 @@ def click_to_first_point(page, timeout: float = 30.0) -> float:
             return v
         time.sleep(0.05)
     raise TimeoutError(f"no curve point within {timeout} s of Start")
+
+
+def plot_trace_x(page, name: str, index: int = 0, xaxis: str = "x") -> list[float]:
+    """The x values of the trace called `name` on axis `xaxis` of the index-th chart."""
+    return page.evaluate(
+        """([i, name, xa]) => { const p = document.querySelectorAll('.js-plotly-plot')[i];
+                    if (!p || !p._fullData) return [];
+                    const t = p._fullData.find(t => t.name === name && (t.xaxis || 'x') === xa);
+                    return t ? Array.from(t.x) : []; }""", [index, name, xaxis])
+
+
+def drawing_canvas(page, timeout: float = 30.0):
+    """The Draw page's canvas (inside its component's frame) once it is on screen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for frame in page.frames:
+            canvas = frame.locator("canvas#canvas")
+            if canvas.count() and canvas.is_visible():
+                return canvas
+        if time.monotonic() > deadline:
+            raise TimeoutError("no drawing canvas on the page")
+        time.sleep(0.2)
+
+
+def draw_stroke(page, points, canvas=None) -> None:
+    """Draw one stroke with the mouse through `points` (canvas pixels, 280x280)."""
+    box = (canvas or drawing_canvas(page)).bounding_box()
+    page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(box["x"] + x, box["y"] + y, steps=3)
+    page.mouse.up()
