@@ -209,3 +209,22 @@ def test_structural_changes_name_every_non_live_difference_in_schema_order():
 def test_controls_are_shown_only_where_they_matter(name, shown_for, hidden_for):
     assert PARAM[name].is_shown(shown_for) and not PARAM[name].is_shown(hidden_for)
     assert PARAM["lr"].is_shown({}) and PARAM["seed"].is_shown({"depth": 0})
+
+
+def test_a_switch_that_defaults_to_on_is_written_as_no_flag(monkeypatch):
+    """No switch defaults to on today; one that did would be turned off with --no-..."""
+    import dataclasses
+    from core import config
+    params = tuple(dataclasses.replace(p, default=True) if p.name == "batch_norm" else p for p in PARAMS)
+    monkeypatch.setattr(config, "PARAMS", params)
+    monkeypatch.setattr(config, "PARAM", {p.name: p for p in params})
+    hp = HyperParams.validate(batch_norm=False, depth=3)
+    assert cli_flags(hp) == ["--depth", "3", "--no-batch-norm"]
+
+
+def test_a_value_outside_the_choices_is_shown_as_it_is():
+    assert format_value(PARAM["activation"], "swish") == "swish"
+
+
+def test_the_error_message_lists_every_problem():
+    assert str(ConfigError({"lr": "too big", "depth": "not a number"})) == "lr: too big; depth: not a number"
