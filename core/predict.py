@@ -55,6 +55,37 @@ def default_meta() -> dict:
     return dict(_load_default()[1])
 
 
+def warm_up() -> None:
+    """Everything the Draw page's first stroke needs, done now: the default model and the
+    digitness network loaded, their first inference and gradient (torch's one-off set-up), PIL's
+    resampling and PNG encoder. Errors are left for the page to explain."""
+    from . import digitness, preprocess
+    from .charts import draw as charts
+
+    image = np.zeros((280, 280), np.uint8)
+    image[40:240, 130:150] = 255
+    x = preprocess.canvas_to_mnist(image)
+    probs = np.full(10, 0.1, np.float32)
+    try:
+        probs = predict(default_model(), x)
+        evidence(default_model(), x, 1, 7)
+    except ModelUnavailable:
+        pass
+    try:
+        digitness.judge(x)
+    except digitness.Unavailable:
+        pass
+    charts.bars_html(probs)
+    charts.data_url(charts.pixelated(x))
+
+
+def preload_in_background() -> threading.Thread:
+    """warm_up() in a daemon thread, so that a server start does not wait for it."""
+    t = threading.Thread(target=warm_up, name="draw-warm-up", daemon=True)
+    t.start()
+    return t
+
+
 def _as_input(x28: np.ndarray) -> torch.Tensor:
     x = np.asarray(x28, dtype=np.float32)
     if x.size != 784:

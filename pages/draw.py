@@ -1,85 +1,177 @@
-"""Draw a digit: the network says what it is, and shows what it actually sees.
+"""Draw a digit: the network says what it is while you draw, and shows what it actually sees.
 
-Every stroke reruns the drawing panel (the canvas sends its image when the mouse or finger is
-lifted). The page lays the drawing out like an MNIST digit (core.preprocess: crop, fit 20x20,
-centre of mass to the centre), shows each step, and asks the chosen model for its ten
-probabilities (core.predict). The model is the current run's newest weights, even while it
-trains (the panel then refreshes every second, so predictions visibly improve), or the shipped
-default model before any training.
+The canvas (pages/canvas.py, components/canvas/) sends its strokes ~10 times a second while the
+pen moves and at once when it lifts; each message reruns only the drawing panel (a fragment).
+The page draws the strokes as pixels (core.drawing), lays them out like an MNIST digit
+(core.preprocess: crop, fit 20x20, centre of mass to the centre), shows each step, asks the
+chosen model for its ten probabilities (core.predict), and asks core.digitness whether the
+drawing looks like a digit at all.
+
+Which model answers: the best of this browser's runs that are finished or training (or were
+stopped part-way) and above chance (highest test, else validation, accuracy), else the shipped
+default model. The user may
+pick another; a run at chance level is named as such, with a one-click way back to the
+default model. While the chosen run trains, the panel refreshes every second, so predictions
+visibly improve.
 """
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
-from core import predict, preprocess
+from core import digitness, predict, preprocess
+from core import drawing as drawing_lib
 from core.charts import draw as charts
-from core.registry import Run
-from pages import shared
+from core.states import (DIVERGED, FAILED, FINISHED, IDLE, INTERRUPTED, PAUSED, QUEUED, RUNNING,
+                         STOPPED)
+from pages import canvas, shared
 
-CANVAS_PX = 280         # 10x MNIST's 28
-DEFAULT_STROKE = 20     # px: a digit ~200 px tall then gets MNIST-like ~2 px strokes
+CANVAS = "draw_canvas"  # the canvas's key (tests hand drawings to the page under it)
+PICKER = "draw_model"
+DEFAULT = shared.NO_RUN  # the picker's value for the default model
 UNSURE = 0.5            # below this top probability the page says the network is unsure
 REFRESH_S = 1.0         # re-predict this often while the chosen run trains
+# A network whose accuracy is below twice chance (20 % for ten classes) has learned next to
+# nothing: its answers are guesses. Such runs are never picked for the user, and say so when
+# picked by hand.
+CHANCE_FACTOR = 2.0
+# Runs whose weights are worth predicting with: trained, or training (a run stopped part-way
+# or cut off by a server restart keeps the weights it had).
+CANDIDATE_STATES = (FINISHED, RUNNING, PAUSED, STOPPED, INTERRUPTED)
 
 
-def model_of(run: Run | None):
-    """(model, class names, what to say about the model, warnings)."""
-    if run is None:
-        meta = predict.default_meta()
-        return (predict.default_model(), tuple(str(i) for i in range(10)),
-                f"Predicting with the **default model**, trained in advance "
-                f"({meta['test_accuracy']:.1%} on the 10,000 MNIST test digits). Train your own "
-                "network on the Train page to use yours.", [])
-    snap = run.trainer.snapshot()
-    model = run.trainer.model_snapshot()   # a private CPU copy of the newest weights
-    # The run's name is in the selector above; say which weights and how far it has trained.
-    if snap.state == "running":
-        say = (f"Predicting with the weights of step {snap.step:,} (**still training**, epoch "
-               f"{snap.epoch:.1f} of {snap.epochs}): watch the prediction change as it learns.")
-    elif snap.state == "queued":
-        say = ("This run is **waiting for its turn to train** (other runs are training): until "
-               "then its weights are the random ones it started with.")
-    elif snap.state == "paused":
-        say = (f"Predicting with the weights of step {snap.step:,} (training **paused** at epoch "
-               f"{snap.epoch:.1f} of {snap.epochs}).")
-    else:
-        acc = f", {snap.test_accuracy:.1%} test accuracy" if snap.test_accuracy is not None else ""
-        say = f"Predicting with the weights after {snap.step:,} steps ({snap.state}{acc})."
-    warnings = []
-    if snap.state == "idle":
-        warnings.append("This run has not trained yet: its weights are random, so its answers "
-                        "are guesses. Start it on the Train page.")
-    if run.trainer.hp.dataset != "mnist":
-        warnings.append(f"This run learned {run.trainer.hp.dataset}, not digits: it will tell "
-                        "you which piece of clothing your drawing looks like.")
-    return model, run.trainer.dataset.class_names, say, warnings
+# -- which model answers ------------------------------------------------------------------------
 
+def accuracy_of(snap) -> tuple[float, str] | None:
+    """The best-known accuracy of a run and what it was measured on (None: not measured yet)."""
+    if snap.test_accuracy is not None:
+        return snap.test_accuracy, "test"
+    for acc in (snap.best_val_accuracy, snap.val_accuracy):
+        if acc is not None:
+            return acc, "validation"
+    return None
+
+
+def chance_of(run) -> float:
+    return 1.0 / len(run.class_names)
+
+
+def at_chance(run, snap) -> bool:
+    """Has this run learned nothing (yet)? Untrained weights, a broken run, or an accuracy
+    below CHANCE_FACTOR x chance."""
+    if snap.state in (IDLE, QUEUED, DIVERGED, FAILED):
+        return True
+    acc = accuracy_of(snap)
+    return acc is not None and acc[0] < CHANCE_FACTOR * chance_of(run)
+
+
+def best_run(runs, snaps) -> str:
+    """The run the page answers with unless told otherwise: the most accurate digit-reading run
+    that is trained or training (CANDIDATE_STATES) and above chance; else the default model."""
+    best, best_acc = DEFAULT, -1.0
+    for run in runs:                            # newest first: ties go to the newer run
+        snap = snaps[run.id]
+        acc = accuracy_of(snap)
+        if (run.hp.dataset == "mnist" and snap.state in CANDIDATE_STATES and acc is not None
+                and not at_chance(run, snap) and acc[0] > best_acc):
+            best, best_acc = run.id, acc[0]
+    return best
+
+
+def model_picker(runs, snaps) -> str:
+    """The select box (only when this browser has runs). It follows the best run as runs
+    finish and improve, until the user picks something else."""
+    auto = best_run(runs, snaps)
+    options = [DEFAULT] + [r.id for r in runs]
+    if not runs:
+        return DEFAULT
+    state = st.session_state
+    if state.get(PICKER) not in options or state.get(PICKER) == state.get(f"{PICKER}:auto"):
+        state[PICKER] = auto
+    state[f"{PICKER}:auto"] = auto
+    labels = {r.id: f"run {r.label}" for r in runs}
+    # Labels without figures or states: Streamlit matches a selection by its label.
+    return st.selectbox("Model", options, key=PICKER, format_func=lambda i: (
+        "default model (shipped)" if i == DEFAULT else labels[i]),
+        help="Which network reads your drawing: one of your runs (its newest weights, even "
+             "while it trains) or the default model trained in advance. The page picks your "
+             "best run that has learned something.")
+
+
+def use_default_model() -> None:
+    st.session_state[PICKER] = DEFAULT
+
+
+def run_model(run, snap):
+    """A run's newest weights, copied once per weights version and kept in the session (the
+    panel reruns ~10 times a second while drawing)."""
+    version = getattr(snap, "weights_version", snap.step)
+    cached = st.session_state.get("draw_model_cache")
+    if cached is not None and cached[0] == (run.id, version):
+        return cached[1]
+    model = run.model()
+    st.session_state["draw_model_cache"] = ((run.id, version), model)
+    return model
+
+
+def describe(run, snap) -> str:
+    """What the caption says about the answering run: which weights, how good."""
+    acc = accuracy_of(snap)
+    how_good = f", {acc[0]:.1%} {acc[1]} accuracy" if acc else ""
+    if snap.state == RUNNING:
+        return (f"Predicting with run {run.label}: the weights of step {snap.step:,} (**still "
+                f"training**, epoch {snap.epoch:.1f} of {snap.epochs}{how_good}): watch the "
+                "prediction change as it learns.")
+    if snap.state == QUEUED:
+        return (f"Run {run.label} is **waiting for its turn to train** (other runs are "
+                "training): until then its weights are the random ones it started with.")
+    if snap.state == PAUSED:
+        return (f"Predicting with run {run.label}: the weights of step {snap.step:,} (training "
+                f"**paused** at epoch {snap.epoch:.1f} of {snap.epochs}{how_good}).")
+    return (f"Predicting with run {run.label}: the weights after {snap.step:,} steps "
+            f"({snap.state}{how_good}).")
+
+
+def chance_warning(run, snap) -> str:
+    chance = chance_of(run)
+    if snap.state in (IDLE, QUEUED):
+        return (f"**This run has not trained yet**: its weights are random, so it is at chance "
+                f"level (guessing gets {chance:.0%}) and its answers mean nothing. Start it on "
+                "the Train page, or use the default model.")
+    if snap.state in (DIVERGED, FAILED):
+        return (f"**This run {snap.state}**: its answers mean nothing. Use the default model, "
+                "or train another run.")
+    acc, on = accuracy_of(snap)
+    return (f"**This run is at chance level**: {acc:.0%} on the {on} digits, where guessing "
+            f"gets {chance:.0%}. It has learned next to nothing, so its answers mean nothing. "
+            "Look inside shows why; the default model reads digits well.")
+
+
+# -- the panel ----------------------------------------------------------------------------------
 
 def show_steps(steps: preprocess.Steps, evidence: tuple[np.ndarray, str, str] | None) -> None:
     """The recipe, left to right, so a student sees what the network sees; then, if asked,
     which of that ink argued for the answer (and which for the runner-up)."""
-    cols = st.columns(5)
-    px = charts.STEP_PX
     (h, w), (fh, fw) = steps.cropped.shape, steps.fitted.shape
-    cols[0].image(charts.drawing_with_box(steps.ink, steps.box), width=px,
-                  caption="1. your drawing; red: the box around the ink")
-    cols[1].image(charts.fitted_in(steps.cropped), width=px,
-                  caption=f"2. cropped to the box ({w}×{h} px)")
-    cols[2].image(charts.pixelated(steps.fitted, frame=preprocess.BOX), width=px,
-                  caption=f"3. shrunk to fit {preprocess.BOX}×{preprocess.BOX} ({fw}×{fh})")
-    cols[3].image(charts.pixelated(steps.mnist), width=px,
-                  caption="4. in 28×28, centre of mass in the middle: the network's input")
+    figures = [
+        (charts.drawing_with_box(steps.ink, steps.box), "1. your drawing; red: the box around the ink"),
+        (charts.fitted_in(steps.cropped), f"2. cropped to the box ({w}×{h} px)"),
+        (charts.pixelated(steps.fitted, frame=preprocess.BOX),
+         f"3. shrunk to fit {preprocess.BOX}×{preprocess.BOX} ({fw}×{fh})"),
+        (charts.pixelated(steps.mnist), "4. in 28×28, centre of mass in the middle: the network's input"),
+    ]
     if evidence is not None:
         ev, top, second = evidence
-        cols[4].plotly_chart(charts.evidence_figure(ev), key="draw_evidence", width="content",
-                             config={"displayModeBar": False})
-        cols[4].caption(f"5. red ink says **{top}**, blue ink says **{second}** (the runner-up)")
+        figures.append((charts.evidence_image(ev),
+                        f"5. red ink says <b>{top}</b>, blue ink says <b>{second}</b> (the runner-up)"))
+    st.html(charts.figure_row(figures))
 
 
-def show_prediction(model, class_names: tuple[str, ...], x28: np.ndarray) -> np.ndarray | None:
-    """The answer, big, with the ten probabilities; returns them (None if the model is broken)."""
+def show_prediction(model, class_names: tuple[str, ...], x28: np.ndarray,
+                    verdict: digitness.Verdict | None) -> np.ndarray | None:
+    """The answer, big, with the ten probabilities; returns them (None if the model is broken).
+    When the drawing does not look like a digit, the page says so and keeps the network's
+    best guess in small print."""
     probs = predict.predict(model, x28)
     if not np.isfinite(probs).all():
         st.error("This model's weights are no longer numbers (its training diverged), so it "
@@ -87,40 +179,83 @@ def show_prediction(model, class_names: tuple[str, ...], x28: np.ndarray) -> np.
         return None
     order = np.argsort(-probs)
     top, second = int(order[0]), int(order[1])
-    unsure = probs[top] < UNSURE
     answer, confidence = st.columns([1, 2], vertical_alignment="center")
-    answer.metric("The network says", class_names[top], border=True)
-    confidence.markdown(f"**{probs[top]:.0%}** sure" if not unsure else
-                        f"**Unsure**: {class_names[top]} ({probs[top]:.0%}) or maybe "
-                        f"{class_names[second]} ({probs[second]:.0%})?")
-    st.plotly_chart(charts.probability_bars(probs, class_names, highlight_runner_up=unsure),
-                    key="draw_probs", config={"displayModeBar": False})
+    if verdict is not None and not verdict.is_digit:
+        answer.markdown("#### 🤔 That doesn't look like a digit")
+        confidence.caption(
+            f"Best guess: **{class_names[top]}** ({probs[top]:.0%}). A network that learned "
+            "digits answers every drawing with a digit; a second, small network that has also "
+            "seen dots, lines, scribbles and letters says this is not one.")
+        muted = True
+    else:
+        unsure = probs[top] < UNSURE
+        answer.metric("The network says", class_names[top], border=True)
+        confidence.markdown(f"**{probs[top]:.0%}** sure" if not unsure else
+                            f"**Unsure**: {class_names[top]} ({probs[top]:.0%}) or maybe "
+                            f"{class_names[second]} ({probs[second]:.0%})?")
+        muted = False
+    st.html(charts.bars_html(probs, class_names, highlight_runner_up=not muted
+                             and probs[top] < UNSURE, muted=muted))
     return probs
 
 
+def answerer(run):
+    """(model or None, class names, caption, warning or None, reads digits?) for the chosen
+    run, or for the default model when run is None."""
+    digits = tuple(str(i) for i in range(10))
+    if run is None:
+        meta = predict.default_meta()
+        return (predict.default_model(), digits,
+                f"Predicting with the **default model**, trained in advance "
+                f"({meta['test_accuracy']:.1%} on the 10,000 MNIST test digits).", None, True)
+    snap = run.snapshot()
+    warning = chance_warning(run, snap) if at_chance(run, snap) else None
+    if run.hp.dataset != "mnist":
+        warning = (f"This run learned {run.hp.dataset}, not digits: it will tell you which "
+                   "piece of clothing your drawing looks like.")
+    try:
+        model = run_model(run, snap)
+    except Exception as e:    # runs.WeightsUnavailable: never saved, missing or damaged
+        return None, run.class_names, describe(run, snap), f"This run's weights cannot be read: {e}", False
+    return model, run.class_names, describe(run, snap), warning, run.hp.dataset == "mnist"
+
+
 def draw_panel(run_id: str | None, was_training: bool) -> None:
-    run = shared.registry().get(shared.owner(), run_id) if run_id else None
-    model, class_names, say, warnings = model_of(run)
+    if st.session_state.get(PICKER, DEFAULT) != (run_id or DEFAULT):
+        st.rerun()   # "Use the default model" was clicked: the picker above must follow
+    run = shared.service().get(shared.owner(), run_id) if run_id else None
+    model, class_names, say, warning, digits = answerer(run)
     left, right = st.columns([1, 1.4], gap="large")
-    with left:
-        stroke = st.slider("Pen width", 5, 50, DEFAULT_STROKE, key="draw_stroke",
-                           help="Thickness of the pen in canvas pixels (the canvas is 280×280).")
-        result = st_canvas(stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
-                           update_streamlit=True, height=CANVAS_PX, width=CANVAS_PX,
-                           drawing_mode="freedraw", return_image_data=True, key="draw_canvas")
-    image = result.image_data
-    steps = preprocess.canvas_to_mnist_steps(image) if image is not None else None
+    bad_message = None
+    try:
+        drawing = canvas.current(CANVAS)
+    except ValueError as e:
+        drawing, bad_message = None, str(e)
+    steps = None
+    if drawing is not None and not drawing.blank:
+        steps = preprocess.canvas_to_mnist_steps(drawing_lib.render(drawing))
     probs = None
     with right:
         st.caption(say)
-        for warning in warnings:
+        if warning:
             st.warning(warning)
+            if run is not None:
+                st.button("Use the default model", key="draw_use_default", icon="↩️",
+                          on_click=use_default_model)
+        if bad_message:
+            st.error(f"The canvas sent something this page cannot read ({bad_message}). Clear "
+                     "the canvas and draw again.")
         if steps is None:
-            st.info("✏️ Draw a digit on the black canvas with the mouse or a finger: the "
-                    "prediction appears as soon as you lift it. Point at (or touch) the canvas "
-                    "for its toolbar: ↶ undo, ↷ redo, 🗑 clear.")
-        else:
-            probs = show_prediction(model, class_names, steps.mnist)
+            st.info("✏️ Draw a digit on the black canvas with the mouse, a finger or a pen: the "
+                    "network answers while you draw. Undo, Redo and Clear are under the canvas.")
+        elif model is not None:
+            verdict = None
+            if digits:
+                try:
+                    verdict = digitness.judge(steps.mnist)
+                except digitness.Unavailable:   # without it the page simply always answers
+                    verdict = None
+            probs = show_prediction(model, class_names, steps.mnist, verdict)
     if steps is not None:
         head, switch = st.columns([2, 1], vertical_alignment="bottom")
         head.markdown("#### What the network sees")
@@ -132,24 +267,25 @@ def draw_panel(run_id: str | None, was_training: bool) -> None:
             evidence = (predict.evidence(model, steps.mnist, top, second),
                         class_names[top], class_names[second])
         show_steps(steps, evidence)
-    training = run is not None and run.trainer.snapshot().active
+    with left:
+        canvas.show(CANVAS, drawing)     # last: it tells the canvas this drawing is answered
+    training = run is not None and run.snapshot().active
     if training != was_training:
         st.rerun()   # the run started or ended: start or stop refreshing
 
 
 title, picker = st.columns([1.2, 1], gap="large", vertical_alignment="bottom")
 title.title("✏️ Draw a digit")
+runs = shared.service().runs(shared.owner())
+snaps = {r.id: r.snapshot() for r in runs}
 with picker:
-    chosen = shared.run_picker(
-        "Model", key="draw_model", default_label="default model (shipped)",
-        help="Which network reads your drawing: one of your runs (its newest weights, even "
-             "while it trains) or the default model trained in advance.")
+    chosen_id = model_picker(runs, snaps)
+chosen_id = None if chosen_id == DEFAULT else chosen_id
 try:
     predict.default_meta()  # fail early, with instructions, if the shipped model is missing
 except predict.ModelUnavailable as e:
-    if chosen is None:
+    if chosen_id is None:
         st.error(f"No model to predict with: {e}.")
         st.stop()
-is_training = chosen is not None and chosen.trainer.snapshot().active
-st.fragment(draw_panel, run_every=REFRESH_S if is_training else None)(
-    chosen.id if chosen else None, is_training)
+is_training = chosen_id is not None and snaps[chosen_id].active
+st.fragment(draw_panel, run_every=REFRESH_S if is_training else None)(chosen_id, is_training)

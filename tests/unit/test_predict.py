@@ -135,3 +135,28 @@ def test_augmentation_is_seeded_batched_and_keeps_the_digit():
     ink = a.sum(1) / x.sum(1)
     # ... without losing the digit (a strong erosion thins a few thin strokes a lot: ~3 %).
     assert 0.8 < ink.median() < 1.25 and (ink > 0.4).float().mean() > 0.95
+
+
+# -- warming up at server start -----------------------------------------------------------------
+
+def test_preloading_loads_what_the_first_stroke_needs(monkeypatch):
+    """predict.preload_in_background() (called at server start) leaves nothing for the first
+    stroke to load: the default model and the digitness network are in memory afterwards."""
+    from core import digitness
+
+    monkeypatch.setattr(predict, "_default", None)
+    monkeypatch.setattr(digitness, "_loaded", None)
+    thread = predict.preload_in_background()
+    assert thread.daemon                              # never holds up the server's exit
+    thread.join(60)
+    assert not thread.is_alive()
+    assert predict._default is not None and digitness._loaded is not None
+
+
+def test_warm_up_leaves_a_missing_model_to_the_page(monkeypatch, tmp_path):
+    monkeypatch.setattr(predict, "DEFAULT_PATH", tmp_path / "missing.pt")
+    monkeypatch.setattr(predict, "_default", None)
+    predict.warm_up()                                 # no exception: the Draw page explains it
+    with pytest.raises(predict.ModelUnavailable):
+        predict.default_model()
+    monkeypatch.setattr(predict, "_default", None)
