@@ -207,11 +207,15 @@ class RunService:
                sweep_id: str | None = None, class_id: str | None = None,
                parent_id: str | None = None) -> RunView:
         """Create a run (and start it, unless start=False: an idle run a page can Step). Raises
-        Refused with a message for the user when the server's limits do not allow it."""
+        Refused with a message for the user when the server's limits do not allow it.
+        A student in a class gets the lesson's locked values whatever was asked (no route
+        around them), the class's limits, and no test figure on the images a challenge hides."""
+        hp, class_id, test_indices = self._class_rules(owner, hp, class_id)
         memory = self.admit(owner, [hp])
         run_id = secrets.token_hex(8)
         history = History()
-        handle = self.executor.create(run_id, hp, history=history, sink=self._sink(run_id))
+        extra = {} if test_indices is None else {"test_indices": test_indices}
+        handle = self.executor.create(run_id, hp, history=history, sink=self._sink(run_id), **extra)
         with self._lock:
             number = self.ledger.next_number(owner)
             snap = handle.snapshot()
@@ -227,6 +231,15 @@ class RunService:
         if start:
             self.start(owner, run_id)
         return RunView(self, rec)
+
+    def _class_rules(self, owner: str, hp: HyperParams, class_id: str | None):
+        """(settings, class id, visible test indices) for a run of `owner` (core.classroom)."""
+        from .challenge import Challenges
+        if getattr(self, "_challenges", None) is None:
+            self._challenges = Challenges(self.ledger)
+        admitted = self._challenges.classroom.admit(owner, hp)
+        visible = self._challenges.visible_test_indices(owner, admitted.hp.dataset)
+        return admitted.hp, class_id or admitted.class_id, visible
 
     def admit(self, owner: str, hps: list[HyperParams]) -> int:
         """Check that `owner` may add these runs now; returns the memory one of them needs.

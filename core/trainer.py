@@ -166,7 +166,8 @@ class Trainer:
     def __init__(self, hp: HyperParams, device: torch.device | str | None = None,
                  run_id: str | None = None, *, control: Control | None = None,
                  history: History | None = None, sink: ckpt.Sink | None = None,
-                 resume: dict | None = None, threads: int | None = None):
+                 resume: dict | None = None, threads: int | None = None,
+                 test_indices: torch.Tensor | None = None):
         self.id = run_id or secrets.token_urlsafe(6)
         self.hp = hp
         self.device = torch.device(device) if device else pick_device()
@@ -190,6 +191,9 @@ class Trainer:
         self._init_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
         self.optimizer = make_optimizer(hp, self.model.parameters())
         self.loss_fn = loss_function(hp.loss)
+        # The test images this run reports on: all of them, or (a student's run while their
+        # class's challenge hides part of the test set) only the others.
+        self.test_indices = test_indices
         self.live = {name: getattr(hp, name) for name in LIVE_PARAMS}
 
         n_train = len(self.split.train_idx)
@@ -485,11 +489,18 @@ class Trainer:
         return loss, acc
 
     def _finish_with_test(self, why: str) -> None:
-        test = self._evaluate(self.dataset.test_x, self.dataset.test_y)
+        x, y, idx = self.dataset.test_x, self.dataset.test_y, self.test_indices
+        if idx is not None:
+            idx = idx.to(self.device)
+            x, y = x[idx], y[idx]
+        test = self._evaluate(x, y)
         with self.ctl.cond:
             self._test = test
         self._save_checkpoint()
-        self._end(FINISHED, f"{why}; test accuracy {test[1]:.2%} on the 10,000 test images")
+        held = len(self.dataset.test_y) - len(y)
+        where = (f"on the {len(y):,} test images ({held:,} held out for your class's challenge)"
+                 if held else f"on the {len(y):,} test images")
+        self._end(FINISHED, f"{why}; test accuracy {test[1]:.2%} {where}")
 
     def _end(self, state: str, reason: str) -> None:
         self.ctl.end(state, reason)

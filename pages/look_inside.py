@@ -76,8 +76,10 @@ def initial_signal(run: RunView) -> diag.SignalStats:
 
 def eval_set(run: RunView, which: str) -> tuple[torch.Tensor, torch.Tensor]:
     ds = data.load(run.hp.dataset)
-    if which == "test":
-        return ds.test_x, ds.test_y
+    if which == "test":   # less the images a challenge of this student's class hides
+        from core.challenge import Challenges
+        idx = Challenges(shared.service().ledger).visible_test_indices(shared.owner(), run.hp.dataset)
+        return (ds.test_x, ds.test_y) if idx is None else (ds.test_x[idx], ds.test_y[idx])
     idx = run.val_indices
     return ds.train_x[idx], ds.train_y[idx]
 

@@ -22,10 +22,10 @@ class LocalExecutor:
         return self.limits.slots
 
     def create(self, run_id: str, hp: HyperParams, *, history: History, sink: Sink,
-               resume: dict | None = None) -> Trainer:
+               resume: dict | None = None, test_indices=None) -> Trainer:
         return Trainer(hp, device=self.device, run_id=run_id, control=Control(granted=False),
                        history=history, sink=sink, resume=resume,
-                       threads=self.limits.threads_per_run)
+                       threads=self.limits.threads_per_run, test_indices=test_indices)
 
     def close(self) -> None:
         pass

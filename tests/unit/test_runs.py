@@ -200,3 +200,24 @@ def test_a_run_that_never_trained_has_no_weights_to_show(make, tmp_path):
     svc2._live.clear()
     with pytest.raises(WeightsUnavailable, match="never trained"):
         svc2.get("bob", r2.id).model()
+
+
+def test_a_students_run_obeys_the_lesson_and_hides_the_challenge_images(make):
+    """Whatever the page asks for, the service trains the lesson's locked values, tags the run
+    with the class, and reports its test accuracy without the challenge's hidden images."""
+    from core.challenge import Challenges
+    from core.classroom import Classroom, Lesson
+    svc = make()
+    classes = Classroom(svc.ledger)
+    info = classes.create_class("teacher", "6B")
+    lesson_hp = hp(epochs=1, lr=0.01)
+    classes.set_lesson(info.id, Lesson(settings=lesson_hp.to_dict(), allowed=("init_sigma", "init")))
+    classes.join(info.join_code, "alice", "Alice")
+    Challenges(svc.ledger).open(info.id, "mnist")
+    run = svc.submit("alice", hp(epochs=1, lr=0.5, width="128"))      # asks for other values
+    assert run.hp.lr == 0.01 and run.hp.width == "64" and run.class_id == info.id
+    assert svc.wait(run.id, 60)
+    assert "on the 8,000 test images (2,000 held out" in run.snapshot().reason
+    outsider = svc.submit("bob", hp(epochs=1, lr=0.5))                # not in the class
+    assert outsider.hp.lr == 0.5 and outsider.class_id is None
+    svc.stop("bob", outsider.id)
