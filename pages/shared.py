@@ -287,5 +287,3 @@ def _use_st_navigation() -> None:
 
 _use_st_navigation()
 
-
-registry = service   # the name the pages used before the run service (same runs()/get() calls)
