@@ -28,7 +28,7 @@ import secrets
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -395,7 +395,7 @@ class Sweep:
     Results come from the runs themselves (`svc.runs(owner, sweep_id=...)`), matched to their cell
     by their settings, so the table is right however the sweep was run or resumed."""
 
-    POLL = 0.05
+    POLL = 0.2               # the feeder looks at its runs this often (the next one already waits queued)
 
     def __init__(self, svc, owner: str, spec: SweepSpec, sweep_id: str, record: dict | None = None):
         self.svc, self.owner, self.spec, self.id = svc, owner, spec, sweep_id

@@ -16,7 +16,10 @@ LN10 = math.log(10)
 
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory):
-    s = RunService(Ledger(tmp_path_factory.mktemp("home")), limits=Limits.from_env(headless=True), headless=True)
+    # One thread per run: these small networks gain nothing from a second thread, and OpenMP
+    # threads on a busy machine (a CI runner, other tests) stall each other many times over.
+    limits = Limits.from_env(headless=True).replace(training_cores=1, threads_per_run=1)
+    s = RunService(Ledger(tmp_path_factory.mktemp("home")), limits=limits, headless=True)
     yield s
     s.close()
 
