@@ -357,6 +357,7 @@ def check(svc, owner: str, spec: SweepSpec) -> None:
         ok, why = available(name)
         if not ok:
             raise Refused(why)
+    _check_class_rules(svc, owner, hps)
     for hp in hps:
         steps = -(-train_count(hp) // hp.batch_size) * hp.epochs
         if steps > lim.max_run_steps:
@@ -375,6 +376,31 @@ def check(svc, owner: str, spec: SweepSpec) -> None:
         raise Refused(f"This sweep's {len(hps)} runs would keep ~{size_text(stored)} of weights; the "
                       f"server keeps {size_text(lim.stored_bytes_per_student)} per student: fewer "
                       "values or seeds, or a smaller network.")
+
+
+def _check_class_rules(svc, owner: str, hps: list[HyperParams]) -> None:
+    """A student whose class lesson fixes some settings gets them on every run (RunService.submit
+    forces them): a sweep that varies or sets one of them would train runs that are not the ones
+    in its table, so it is refused, naming them; so is one past the class's epoch limit."""
+    from .classroom import Classroom, enforce
+    from .runs import Refused
+    found = Classroom(svc.ledger).student_class(owner)
+    if found is None:
+        return
+    info, forced = found[0], {}
+    for hp in hps:
+        if info.max_epochs is not None and hp.epochs > info.max_epochs:
+            raise Refused(f"Your class allows at most {info.max_epochs} epochs per run; this sweep's runs "
+                          f"have {hp.epochs}. Lower the epochs.")
+        try:
+            got = effective(enforce(info.lesson, hp))
+        except ConfigError as e:
+            raise Refused(f"Your class's lesson does not allow these settings: {e}") from None
+        forced.update({p.name: getattr(got, p.name) for p in PARAMS if getattr(got, p.name) != getattr(hp, p.name)})
+    if forced:
+        fixed = ", ".join(f"{n}={value_text(n, v)}" for n, v in forced.items())
+        raise Refused(f"Your class's lesson fixes {fixed}: a sweep cannot change "
+                      f"{'it' if len(forced) == 1 else 'them'}. Vary other settings, or use its values.")
 
 
 def window(svc, spec: SweepSpec) -> int:

@@ -181,3 +181,17 @@ def test_a_sweep_on_a_missing_data_set_is_refused_with_the_fix(service, monkeypa
     with pytest.raises(Refused, match="Fashion-MNIST is not installed"):
         start_sweep(svc, "gina", spec)
     assert svc.runs("gina") == []
+
+
+def test_a_sweep_over_what_a_class_lesson_fixes_is_refused(service):
+    from core.classroom import Classroom, make_lesson
+    svc = service()
+    room = Classroom(svc.ledger)
+    cls = room.create_class("teacher-token", "5B")
+    room.set_lesson(cls.id, make_lesson(HyperParams.validate(**TINY), allowed=("lr", "init", "init_sigma")))
+    room.join(cls.join_code, "student-1", "Ann")
+    fine = SweepSpec.build(HyperParams.validate(**TINY), [parse_grid("lr=0.001,0.01")])
+    assert run_sweep(svc, "student-1", fine, poll=0.1).state == states.FINISHED
+    locked = SweepSpec.build(HyperParams.validate(**TINY), [parse_grid("width=8,16")])
+    with pytest.raises(Refused, match="Your class.s lesson fixes width=16: a sweep cannot change it"):
+        start_sweep(svc, "student-1", locked)
