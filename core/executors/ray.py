@@ -1,34 +1,40 @@
-"""Runs as actors on a Ray cluster: where a class outgrows one server.
+"""Runs on a Ray cluster: where a class outgrows one server.
 
 Only imported when the operator names a cluster ($MNIST_PLAYGROUND_RAY_ADDRESS or a CLI's
 --ray-address); nothing a student types reaches Ray except validated HyperParams.
 
-Each run is one named, detached actor (`RunActor`, namespace "mnist-playground", name
-"run-<id>") holding a core.trainer.Trainer: the same step loop, control protocol and checkpoints
-as a run on the server's own threads. The web server keeps a `RayRun` handle per run, with the
-handle interface of core.executors: commands become remote calls (in order: a sync actor runs one
-caller's calls in the order they were sent), and a thread of the handle pulls the run's new curve
-points, its figures and any newer checkpoint a few times a second into the service's History and
-sink. The run service cannot tell the difference.
+A run trains on a *host*: a named, detached actor (`RunHost`, namespace "mnist-playground",
+holding the run's CPUs, and a GPU where the cluster has them) with a core.trainer.Trainer in it:
+the same step loop, control protocol and checkpoints as a run on the server's own threads. The
+web server keeps a `RayRun` handle per run, with the handle interface of core.executors:
+commands become remote calls (in order: a sync actor runs one caller's calls in the order they
+were sent), and a thread of the handle pulls the run's new curve points, its figures and any
+newer checkpoint a few times a second into the service's History and sink. The run service
+cannot tell the difference.
 
-The actor is created when the run is first granted a training slot, not when it is submitted:
+A run gets its host when the service first grants it a training slot, not when it is submitted:
 a queued run holds no CPUs on the cluster, so the service's fair queue (not Ray's) decides who
-trains next. A run paused for a while gives its CPUs back too (it is "parked": its checkpoint is
-already on the server, and Resume or Step places it again, on any node).
+trains next. A run paused for a while gives its host back too (it is "parked": its checkpoint is
+already on the server; Resume or Step gives it a host again, on any node). A host outlives its
+run for a minute and takes the next one: starting a worker (Python, torch) costs seconds.
 
 Data: the first run on a node asks that node's `DataShelf` (a detached actor with no CPUs) for the
 data set; the shelf reads the package's embedded files once and puts the arrays into the node's
-shared-memory object store, from which every run on the node maps them without a copy.
+shared-memory object store, from which every run on the node maps them without a copy. The code
+and the data files travel with the job (Ray's working_dir): nodes need no shared file system.
 
-Faults: when a run's actor or node dies, its snapshot turns "interrupted", with the step it
+Faults: when a run's host or node dies, its snapshot turns "interrupted", with the step it
 reached and the checkpoint Continue resumes from (core.runs re-creates it through `create`).
-A restarted web server finds the actors of its active runs again by name (`reattach`).
+A restarted web server asks every host which run it trains (`reattach`).
 """
 from __future__ import annotations
 
 import copy
+import gc
 import logging
 import math
+import os
+import secrets
 import socket
 import threading
 import time
@@ -78,8 +84,11 @@ def reachable(address: str, timeout: float = 5.0) -> str | None:
     return None
 
 
-def actor_name(run_id: str) -> str:
-    return f"run-{run_id}"
+def _kill(actor) -> None:
+    try:
+        ray.kill(actor, no_restart=True)
+    except Exception:     # already gone
+        pass
 
 
 def _steps_per_epoch(hp: HyperParams) -> int:
@@ -142,42 +151,93 @@ def adopt_node_dataset(name: str) -> data.Dataset:
 
 
 @ray.remote(max_restarts=0, max_task_retries=0)
-class RunActor:
-    """One training run on a cluster node: a Trainer whose checkpoints are kept here (the newest
-    of each kind) until the web server fetches them."""
+class RunHost:
+    """A worker process on a cluster node that trains runs, one at a time: a Trainer whose
+    checkpoints are kept here (the newest of each kind) until the web server fetches them.
 
-    def __init__(self, run_id: str, config: dict, resume: dict | None, threads: int, base: tuple):
-        from ..control import Control
-        from ..trainer import Trainer
-        self.base, self.seq, self.error = tuple(base), 0, None
-        self.kept: dict[str, tuple[int, dict]] = {}
-        self._kept_count = 0
+    Starting a worker costs ~6 s of CPU (Python, torch, this package), so a host outlives its
+    run: the executor keeps it for the next run a while (RayExecutor.IDLE_HOST_SECONDS). Hosts
+    are named ("host-<random>") and detached: a restarted web server asks each whose run it
+    trains. A host nobody has asked anything for ORPHAN_SECONDS (its server gone for good)
+    stops its run and ends, so that it does not hold its CPUs forever; an idle one ends after
+    IDLE_SECONDS."""
+    ORPHAN_SECONDS = 3600.0
+    IDLE_SECONDS = 300.0
+
+    def __init__(self):
+        from .. import trainer  # noqa: F401  (imported now, once per host, not per run)
         self.ip = ray.util.get_node_ip_address()
         self.node = ray.get_runtime_context().get_node_id()
+        self.started = time.time()
+        self.run_id: str | None = None
         self.trainer = None
-        self.timings = {"imported": time.time()}   # for bench/bench_ray.py
-        try:       # an error here is reported by poll (a clear message, not a dead actor)
+        self.error: str | None = None
+        self.base, self.seq, self.kept, self._kept_count = (0, 0, 0), 0, {}, 0
+        self.timings: dict = {}
+        self._asked = time.monotonic()
+        threading.Thread(target=self._watch, name="orphan-watch", daemon=True).start()
+
+    def load(self, run_id: str, config: dict, resume: dict | None, threads: int, base: tuple) -> None:
+        """Take run `run_id` (from its checkpoint `resume`, if any). `base`: the length of the
+        run's curves on the server when this host took it (for a restarted server)."""
+        from ..control import Control
+        from ..trainer import Trainer
+        self._asked = time.monotonic()
+        self.timings = {"host_started": self.started, "loading": time.time(), "pid": os.getpid()}
+        self.run_id, self.base, self.seq, self.error = run_id, tuple(base), 0, None
+        self.trainer, self.kept, self._kept_count = None, {}, 0
+        try:       # an error here is reported by poll (a clear message, not a dead host)
             hp = HyperParams.validate(config)
             adopt_node_dataset(hp.dataset)
             self.timings["data"] = time.time()
             self.trainer = Trainer(hp, run_id=run_id, control=Control(granted=False),
-                                   sink=self._keep, resume=resume, threads=threads)
+                                   sink=lambda kind, state: self._keep(run_id, kind, state),
+                                   resume=resume, threads=threads)
         except Exception as e:
             log.exception("run %s could not start", run_id)
             self.error = f"{type(e).__name__}: {e}"
         self.timings["ready"] = time.time()
 
-    def _keep(self, kind: str, state: dict) -> None:     # the trainer's sink (training thread)
-        self._kept_count += 1
-        self.kept[kind] = (self._kept_count, state)
+    def unload(self, run_id: str) -> None:
+        """The server has everything of this (ended or parked) run: free its memory."""
+        if run_id == self.run_id:
+            self.run_id, self.trainer, self.kept = None, None, {}
+            gc.collect()
 
-    def command(self, seq: int, name: str, *args) -> None:
-        if self.trainer is not None:
-            getattr(self.trainer, name)(*args)
-        self.seq = seq
+    def whose(self) -> tuple[str | None, str]:
+        """(the run this host trains or None, its node)"""
+        self._asked = time.monotonic()
+        return self.run_id, self.node
 
-    def poll(self, cursor: tuple) -> dict:
-        """Everything new since `cursor` (of this actor's History), in one round trip."""
+    def _watch(self) -> None:
+        while True:
+            time.sleep(30.0)
+            quiet = time.monotonic() - self._asked
+            if self.trainer is not None and quiet > self.ORPHAN_SECONDS:
+                log.warning("no web server asked for run %s for %.0f s: stopping it", self.run_id, quiet)
+                self.trainer.stop("no web server followed this run any more")
+                self.trainer.wait(60)
+                break
+            if self.trainer is None and quiet > self.IDLE_SECONDS:
+                break
+        ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+
+    def _keep(self, run_id: str, kind: str, state: dict) -> None:   # the trainer's sink
+        if run_id == self.run_id:
+            self._kept_count += 1
+            self.kept[kind] = (self._kept_count, state)
+
+    def command(self, run_id: str, seq: int, name: str, *args) -> None:
+        if run_id == self.run_id:
+            if self.trainer is not None:
+                getattr(self.trainer, name)(*args)
+            self.seq = seq
+
+    def poll(self, run_id: str, cursor: tuple) -> dict:
+        """Everything new since `cursor` (of the run's History here), in one round trip."""
+        self._asked = time.monotonic()
+        if run_id != self.run_id:
+            return {"error": None, "gone": True, "node": self.node}
         if self.trainer is None:
             return {"error": self.error, "seq": self.seq, "base": self.base, "node": self.node}
         t = self.trainer
@@ -188,10 +248,12 @@ class RunActor:
                 "kept": {k: v[0] for k, v in self.kept.items()}, "granted": t.holds_slot,
                 "wants": t.wants_slot, "node": self.node, "error": None, "timings": self.timings}
 
-    def checkpoint(self, kind: str) -> tuple[int, dict]:
+    def checkpoint(self, run_id: str, kind: str) -> tuple[int, dict]:
+        assert run_id == self.run_id, "this host trains another run"
         return self.kept[kind]
 
-    def weights(self) -> tuple[int, dict]:
+    def weights(self, run_id: str) -> tuple[int, dict]:
+        assert run_id == self.run_id, "this host trains another run"
         version = self.trainer.snapshot().weights_version
         return version, self.trainer.model_snapshot().state_dict()
 
@@ -212,7 +274,7 @@ class RayRun:
         self.total_steps = self.steps_per_epoch * hp.epochs
         self._lock = threading.RLock()
         self._resume = resume                 # the checkpoint a new actor starts from
-        self._actor = None
+        self._host = None
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
         self._quit = threading.Event()
@@ -279,8 +341,8 @@ class RayRun:
     def _send(self, name: str, *args) -> None:
         """Apply a command to the actor, or keep it for the actor to come."""
         self._seq += 1
-        if self._actor is not None:
-            self._actor.command.remote(self._seq, name, *args)
+        if self._host is not None:
+            self._host.command.remote(self.id, self._seq, name, *args)
         else:
             self._replay.append((name, *args))
 
@@ -291,7 +353,7 @@ class RayRun:
             self._started = True
             self._wants = not self._paused or self._budget > 0
             self._send("start")
-            if self._actor is None:
+            if self._host is None:
                 self._set_local_state()
             return True
 
@@ -301,7 +363,7 @@ class RayRun:
                 return
             self._paused, self._pause_reason, self._wants = True, reason, False
             self._send("pause", reason)
-            if self._actor is None:
+            if self._host is None:
                 self._budget = 0
                 self._set_local_state()
 
@@ -312,7 +374,7 @@ class RayRun:
             self._paused, self._budget = False, 0
             self._wants = self._started and self._stop_reason is None
             self._send("resume")
-            if self._actor is None:
+            if self._host is None:
                 self._set_local_state()
 
     def step_once(self) -> bool:
@@ -323,7 +385,7 @@ class RayRun:
             self._budget += 1
             self._started = self._wants = True
             self._send("step_once")
-            if self._actor is None:
+            if self._host is None:
                 self._set_local_state()
             return True
 
@@ -333,7 +395,7 @@ class RayRun:
                 return
             self._stop_reason = reason or "stopped by the user"
             self._wants = False
-            if self._actor is None:
+            if self._host is None:
                 self._set_local_state()
             else:
                 self._send("stop", reason)
@@ -345,7 +407,7 @@ class RayRun:
         if not math.isfinite(value):
             raise ValueError(f"{name} must be a finite number")
         with self._lock:
-            if self._actor is None and not self._started and self._checkpoint_step is None:
+            if self._host is None and not self._started and self._checkpoint_step is None:
                 self._snap = self._snap.replace(live={**self._snap.live, name: value})
             self._send("set_live", name, value)
 
@@ -354,14 +416,14 @@ class RayRun:
             self._granted = True
             if self._snap.state in ENDED_STATES:
                 return
-            if self._actor is None:
+            if self._host is None:
                 self._place()
             self._send("grant")
 
     def revoke(self) -> None:
         with self._lock:
             self._granted = False
-            if self._actor is not None:
+            if self._host is not None:
                 self._send("revoke")
 
     @property
@@ -376,7 +438,7 @@ class RayRun:
     @property
     def placed(self) -> bool:
         """Has an actor on the cluster (holding its CPUs)."""
-        return self._actor is not None
+        return self._host is not None
 
     def wait(self, timeout: float | None = None) -> bool:
         self._done.wait(timeout)
@@ -391,13 +453,13 @@ class RayRun:
         """The newest weights: fetched from the actor at most every WEIGHTS_SECONDS (and only
         when they changed), else the copy fetched last."""
         with self._lock:
-            actor, cached, version = self._actor, self._weights, self._snap.weights_version
+            actor, cached, version = self._host, self._weights, self._snap.weights_version
             fresh = cached is not None and (cached[0] == version or
                                             time.monotonic() - self._weights_at < self.WEIGHTS_SECONDS)
         if actor is not None and self._answered and not fresh:
             try:
-                self._store_weights(*ray.get(actor.weights.remote(), timeout=self.CALL_TIMEOUT))
-            except (RayActorError, GetTimeoutError) as e:
+                self._store_weights(*ray.get(actor.weights.remote(self.id), timeout=self.CALL_TIMEOUT))
+            except (RayError, GetTimeoutError) as e:
                 log.warning("run %s: weights not fetched: %s", self.id, e)
         with self._lock:
             if self._weights is not None:
@@ -423,14 +485,12 @@ class RayRun:
     # -- the actor -------------------------------------------------------------------------------
 
     def _place(self) -> None:
-        """Create the run's actor (it starts from self._resume, if any) and replay the commands
-        it missed. Non-blocking: Ray places it when a node has the CPUs."""
+        """Give the run a host (an idle one, else a new one) that starts it from self._resume,
+        if any, and replay the commands it missed. Non-blocking: Ray places a new host when a
+        node has the CPUs."""
         ex = self._ex
-        base = self.history.cursor()
-        self._actor = RunActor.options(
-            name=actor_name(self.id), namespace=NAMESPACE, lifetime="detached",
-            num_cpus=ex.threads, num_gpus=ex.gpus_per_run, scheduling_strategy="SPREAD",
-        ).remote(self.id, self.hp.to_dict(), self._resume, ex.threads, base)
+        self._host = ex.take_host()
+        self._host.load.remote(self.id, self.hp.to_dict(), self._resume, ex.threads, self.history.cursor())
         self._cursor, self._answered, self._paused_since = (0, 0, 0), False, None
         self._kept = {ckpt.CHECKPOINT: 0, ckpt.BEST: 0}      # (counted by each actor anew)
         self._placed_at = time.monotonic()
@@ -441,7 +501,7 @@ class RayRun:
                       + ([("step_once",)] * self._budget if self._paused else []))
             self._parked = False
         for name, *args in replay:
-            self._actor.command.remote(self._seq, name, *args)
+            self._host.command.remote(self.id, self._seq, name, *args)
         self._follow()
 
     def _follow(self) -> None:
@@ -454,11 +514,11 @@ class RayRun:
         pending = None
         while not self._quit.is_set() and not self._ex.closed:
             started = time.monotonic()
-            actor = self._actor
+            actor = self._host
             if actor is None:
                 return
             if pending is None:
-                pending = actor.poll.remote(self._cursor)
+                pending = actor.poll.remote(self.id, self._cursor)
             ready, _ = ray.wait([pending], timeout=1.0)
             if not ready:
                 if not self._answered:
@@ -487,22 +547,26 @@ class RayRun:
         """Apply one poll's answer; True when the actor is done with (ended, failed or parked)."""
         self._node = reply.get("node")
         self.timings = reply.get("timings")
+        if reply.get("gone"):
+            raise ActorDiedError()      # (the host was given to another run: treated as lost)
         if reply.get("error"):
-            self._end_without_actor(FAILED, f"the cluster could not start this run: {reply['error']}")
+            with self._lock:
+                self._release()      # (the host is fine: it may take the next run)
+                self._end_without_actor(FAILED, f"the cluster could not start this run: {reply['error']}")
             return True
         snap = reply["snapshot"]
         # Checkpoints first: by the time the snapshot says "ended", its last checkpoint is with
         # the service's sink (which a waiting caller flushes).
         for kind, count in reply["kept"].items():
             if count > self._kept[kind]:
-                count, state = ray.get(actor.checkpoint.remote(kind), timeout=self.CALL_TIMEOUT)
+                count, state = ray.get(actor.checkpoint.remote(self.id, kind), timeout=self.CALL_TIMEOUT)
                 self._kept[kind] = count
                 if kind == ckpt.CHECKPOINT:
                     self._checkpoint_step = state["counters"]["step"]
                 if self._sink is not None:
                     self._sink(kind, state)
         if snap.state in ENDED_STATES:
-            self._store_weights(*ray.get(actor.weights.remote(), timeout=self.CALL_TIMEOUT))
+            self._store_weights(*ray.get(actor.weights.remote(self.id), timeout=self.CALL_TIMEOUT))
         self.history.extend(reply["delta"])
         self._cursor = tuple(reply["cursor"])
         with self._lock:
@@ -514,33 +578,38 @@ class RayRun:
                 self._release()
                 self._done.set()
                 return True
-            if snap.state == PAUSED and not self._wants and not self._granted:
-                self._paused_since = self._paused_since or time.monotonic()
-                if (time.monotonic() - self._paused_since > self.PARK_SECONDS
-                        and self._checkpoint_step == snap.step):
-                    self._park()
-                    return True
-            else:
+            if snap.state != PAUSED or self._wants or self._granted:
                 self._paused_since = None
-        return False
+                return False
+            self._paused_since = self._paused_since or time.monotonic()
+            if (time.monotonic() - self._paused_since < self.PARK_SECONDS
+                    or self._checkpoint_step != snap.step):
+                return False
+            seq = self._seq
+        return self._park(actor, seq)
 
-    def _park(self) -> None:
+    def _park(self, host, seq: int) -> bool:
         """Give a long-paused run's CPUs back: its newest checkpoint (taken when it paused) is
-        with the server; Resume or Step creates an actor from it again, on any node."""
-        actor = self._actor
-        self._store_weights(*ray.get(actor.weights.remote(), timeout=self.CALL_TIMEOUT))
-        _, self._resume = ray.get(actor.checkpoint.remote(ckpt.CHECKPOINT), timeout=self.CALL_TIMEOUT)
-        self._release()
-        self._parked, self._paused_since = True, None
-        self._snap = self._snap.replace(device="Ray cluster")
+        with the server; Resume or Step gives it a host again, on any node. False (and nothing
+        changes) if a command came in meanwhile."""
+        version, weights = ray.get(host.weights.remote(self.id), timeout=self.CALL_TIMEOUT)
+        _, state = ray.get(host.checkpoint.remote(self.id, ckpt.CHECKPOINT), timeout=self.CALL_TIMEOUT)
+        with self._lock:
+            if seq != self._seq or self._wants or self._granted:
+                return False
+            self._store_weights(version, weights)
+            self._resume = state
+            self._release()
+            self._parked, self._paused_since = True, None
+            self._snap = self._snap.replace(device="Ray cluster")
+            return True
 
     def _release(self) -> None:
-        actor, self._actor = self._actor, None
-        if actor is not None:
-            try:
-                ray.kill(actor, no_restart=True)
-            except Exception:    # already gone
-                pass
+        """The server has all of the run: its host is free for the next run."""
+        host, self._host = self._host, None
+        if host is not None:
+            host.unload.remote(self.id)
+            self._ex.give_back(host, self._node)
 
     def _lost(self, error: RayError) -> None:
         """The actor or its node died: the run is interrupted at its last checkpoint."""
@@ -561,7 +630,7 @@ class RayRun:
 
     def _end_without_actor(self, state: str, reason: str) -> None:
         with self._lock:
-            self._actor = None
+            self._host = None
             self._snap = self._snap.replace(state=state, reason=reason, eta=None)
             self._done.set()
 
@@ -570,7 +639,7 @@ class RayRun:
         base = tuple(reply["base"])
         recorded = self.history.cursor()
         self._cursor = tuple(max(0, r - b) for r, b in zip(recorded, base))
-        self._actor, self._started, self._seq = actor, True, reply.get("seq", 0)
+        self._host, self._started, self._seq = actor, True, reply.get("seq", 0)
         if reply.get("error"):
             self._take(actor, reply)
             return
@@ -587,10 +656,11 @@ class RayRun:
 
 
 class RayExecutor:
-    """Runs train as actors on the Ray cluster at `address` (the operator's setting)."""
+    """Runs train on hosts (actors) on the Ray cluster at `address` (the operator's setting)."""
     name = "Ray cluster"
     WAITING = "waiting for a free training slot on the cluster"
     CAPACITY_SECONDS = 2.0
+    IDLE_HOST_SECONDS = 60.0   # a host whose run ended waits this long for the next run
 
     def __init__(self, address: str, limits: Limits, *, ship_code: bool = True):
         self.limits = limits
@@ -618,6 +688,8 @@ class RayExecutor:
         self._shelved: set[str] = set()
         self._closing = threading.Event()
         self._cluster_slots = 0
+        self._idle: list[tuple] = []     # (host, its node, since when) of hosts without a run
+        self._found: dict[str, object] | None = None    # run id -> host, found at a restart
         self._refresh()
         self._watcher = threading.Thread(target=self._watch, name="ray-capacity", daemon=True)
         self._watcher.start()
@@ -653,6 +725,66 @@ class RayExecutor:
             with self._lock:     # forget runs that ended (the service keeps what it needs)
                 for run_id in [k for k, r in self._runs.items() if r._done.is_set() and not r.placed]:
                     del self._runs[run_id]
+                now = time.monotonic()
+                keep = [(h, node, since) for h, node, since in self._idle
+                        if now - since <= self.IDLE_HOST_SECONDS and self._nodes.get(node, True)]
+                old = [h for h, _, _ in self._idle if all(h is not k[0] for k in keep)]
+                self._idle = keep
+            for host in old:       # their CPUs go back to the cluster (or their node is gone)
+                _kill(host)
+
+    # -- hosts -----------------------------------------------------------------------------------
+
+    def take_host(self):
+        """A host for a run: the one that became idle last, else a new one (placed by Ray on a
+        node with the CPUs, spreading runs over the nodes)."""
+        with self._lock:
+            while self._idle:
+                host, node, _ = self._idle.pop()
+                if self._nodes.get(node, True):
+                    return host
+        return RunHost.options(name=f"host-{secrets.token_hex(6)}", namespace=NAMESPACE,
+                               lifetime="detached", num_cpus=self.threads,
+                               num_gpus=self.gpus_per_run, scheduling_strategy="SPREAD").remote()
+
+    def give_back(self, host, node: str | None) -> None:
+        if self.closed:
+            _kill(host)
+            return
+        with self._lock:
+            self._idle.append((host, node, time.monotonic()))
+
+    def close_idle_hosts(self) -> None:
+        """End every idle host now (their CPUs go back to the cluster)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for host, _, _ in idle:
+            _kill(host)
+
+    def _hosts(self) -> dict[str, object]:
+        """After a restart: every host of this namespace, by the run it trains; idle ones join
+        the pool."""
+        if self._found is None:
+            self._found = {}
+            names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+                     if a.get("namespace") == NAMESPACE and a["name"].startswith("host-")]
+            hosts = {}
+            for name in names:
+                try:
+                    hosts[name] = ray.get_actor(name, namespace=NAMESPACE)
+                except ValueError:
+                    pass
+            asked = {name: h.whose.remote() for name, h in hosts.items()}
+            for name, ref in asked.items():
+                try:
+                    run_id, node = ray.get(ref, timeout=RayRun.CALL_TIMEOUT)
+                except (RayError, GetTimeoutError):
+                    continue
+                if run_id is None:
+                    self.give_back(hosts[name], node)
+                else:
+                    self._found[run_id] = hosts[name]
+        return self._found
 
     @property
     def slots(self) -> int:
@@ -691,26 +823,32 @@ class RayExecutor:
         return run
 
     def reattach(self, run_id: str, hp: HyperParams, *, history: History, sink) -> RayRun | None:
-        """The handle of a run whose actor still lives (after a restart of the web server), or None."""
+        """The handle of a run whose host still trains it (after a restart of the web server),
+        or None."""
+        host = self._hosts().get(run_id)
+        if host is None:
+            return None
         try:
-            actor = ray.get_actor(actor_name(run_id), namespace=NAMESPACE)
-            reply = ray.get(actor.poll.remote((0, 0, 0)), timeout=RayRun.CALL_TIMEOUT)
-        except (ValueError, RayActorError, GetTimeoutError):
+            reply = ray.get(host.poll.remote(run_id, (0, 0, 0)), timeout=RayRun.CALL_TIMEOUT)
+        except (RayError, GetTimeoutError):
+            return None
+        if reply.get("gone"):
             return None
         run = RayRun(self, run_id, hp, history=history, sink=sink)
-        run._adopt(actor, {**reply, "delta": None})
+        run._adopt(host, {**reply, "delta": None})
         with self._lock:
             self._runs[run_id] = run
         return run
 
     def close(self) -> None:
-        """Stop following the runs (their actors are detached: they go on, and a restarted
-        server finds them again) and disconnect from the cluster."""
+        """Stop following the runs (their hosts are detached: they go on, and a restarted
+        server finds them again), end the idle hosts and disconnect from the cluster."""
         self.closed = True
         self._closing.set()
         self._watcher.join(10)
         with self._lock:
             runs = list(self._runs.values())
+        self.close_idle_hosts()
         for r in runs:
             r.close()
         for r in runs:

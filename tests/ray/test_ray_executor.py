@@ -91,6 +91,13 @@ def test_a_run_on_the_cluster_gives_the_curves_and_weights_of_a_run_on_threads(s
     assert rec.test_accuracy == pytest.approx(run.snapshot().test_accuracy)
     init = handle(svc, run.id).initial_state_dict()
     assert all(torch.equal(init[k], v) for k, v in run.initial_model().state_dict().items())
+    # the next run takes the same worker (no new Python + torch to start)
+    first = handle(svc, run.id).timings
+    submitted = time.time()
+    again = svc.submit("alice", hp(seed=1))
+    assert svc.wait(again.id, PATIENCE) and again.snapshot().state == FINISHED
+    second = handle(svc, again.id).timings
+    assert second["pid"] == first["pid"] and second["host_started"] < submitted < second["loading"]
 
 
 def test_pause_step_live_change_park_resume_and_stop(service, monkeypatch):
