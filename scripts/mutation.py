@@ -54,6 +54,10 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("model", "load", "ckpt = torch.load(path, map_location=map_location, weights_only=None)",
      "torch >= 2.6 reads weights_only=None as its default, which is True (the hostile-file test "
      "in test_model.py fails for weights_only=False)"),
+    ("data", "_record_verified", "json.dump(entries, f, indent=None, sort_keys=True)",
+     "only the layout of a file that is read back with json.loads"),
+    ("data", "_record_verified", "json.dump(entries, f, indent=1, sort_keys=False)",
+     "only the order of keys in a file that is read back with json.loads"),
 ]
 
 

@@ -225,3 +225,70 @@ def test_the_split_is_the_seeded_permutation_cut_at_the_rounded_fraction():
     assert torch.equal(sub.train_idx, perm[12:112]) and torch.equal(sub.val_idx, perm[:12])
     assert len(data.split(1000, 0.0135, seed=7).val_idx) == 14   # 13.5 rounds to 14
     assert data.split(10, 0.5, device="meta").train_idx.device.type == "meta"
+
+
+def test_one_missing_embedded_file_is_named_alone(fresh):
+    folder = fresh / "assets" / "mnist"
+    write_set(folder, np.zeros((2, 28, 28)), np.array([1, 2]))
+    (folder / data.FILES["test_images"]).unlink()
+    with pytest.raises(data.DataError) as e:
+        data.locate("mnist")
+    assert str(e.value) == f"{folder / 't10k-images-idx3-ubyte.gz'} is missing. {data.fix_for('mnist', folder)}"
+
+
+def test_data_sets_are_kept_per_name_and_device(fresh, monkeypatch):
+    as_mnist(monkeypatch, write_set(fresh / "assets" / "mnist", np.zeros((2, 28, 28)), np.array([1, 2])))
+    write_set(fresh / "debian", np.zeros((3, 28, 28)), np.array([3, 4, 5]))
+    monkeypatch.setitem(data.DATASETS, "fashion", dataclasses.replace(
+        data.DATASETS["fashion"], sha256={k: hashlib.sha256(gzip.decompress((fresh / "debian" / f).read_bytes())).hexdigest()
+                                          for k, f in data.FILES.items()}))
+    mnist, fashion = data.load(), data.load("fashion")
+    assert (mnist.name, len(mnist.train_y)) == ("mnist", 2) and (fashion.name, len(fashion.train_y)) == ("fashion", 3)
+    assert data.load("mnist") is mnist and data.load("fashion") is fashion
+    meta = data.load("mnist", "meta")                # another device: a copy there, kept too
+    assert meta.train_x.device.type == "meta" and meta.test_y.device.type == "meta"
+    assert (meta.name, meta.class_names, meta.mean, meta.std) == (mnist.name, mnist.class_names, mnist.mean, mnist.std)
+    assert data.load("mnist", torch.device("meta")) is meta and data.load("mnist") is mnist
+
+
+def test_a_loaded_data_set_is_not_checked_again(fresh, monkeypatch):
+    as_mnist(monkeypatch, write_set(fresh / "assets" / "mnist", np.zeros((2, 28, 28)), np.array([1, 2])))
+    data.load("mnist")
+
+    def no_stat(path):
+        raise AssertionError(f"{path} was looked at again")
+    monkeypatch.setattr(data, "_stamp", no_stat)
+    assert data.check("mnist") == fresh / "assets" / "mnist"
+
+
+def test_a_file_that_cannot_be_read_is_named_with_the_fix(fresh, monkeypatch):
+    folder = fresh / "assets" / "mnist"
+    write_set(folder, np.zeros((2, 28, 28)), np.array([1, 2]))
+
+    def denied(path):
+        raise PermissionError(13, "Permission denied", str(path))
+    monkeypatch.setattr(data, "_stamp", denied)
+    with pytest.raises(data.DataError) as e:
+        data.check("mnist")
+    assert str(e.value) == (f"{folder / 'train-images-idx3-ubyte.gz'} cannot be read (Permission denied). "
+                            f"{data.fix_for('mnist', folder)}")
+
+
+def test_the_verified_cache_folder_is_made_with_its_parents(fresh, monkeypatch):
+    monkeypatch.setenv("MNIST_PLAYGROUND_CACHE", str(fresh / "deep" / "er" / "cache"))
+    as_mnist(monkeypatch, write_set(fresh / "assets" / "mnist", np.zeros((2, 28, 28)), np.array([1, 2])))
+    data.load("mnist")
+    assert len(json.loads((fresh / "deep" / "er" / "cache" / "verified.json").read_text())) == 4
+
+
+def test_a_download_gives_up_after_its_timeout(tmp_path, monkeypatch):
+    asked = []
+
+    def slow(url, timeout):
+        asked.append((url, timeout))
+        raise TimeoutError("timed out")
+    monkeypatch.setattr(data.urllib.request, "urlopen", slow)
+    with pytest.raises(data.DataUnavailable) as e:
+        data.download("fashion", tmp_path, timeout=7.5)
+    assert asked == [(data.DATASETS["fashion"].url + "train-images-idx3-ubyte.gz", 7.5)]
+    assert str(e.value).startswith(f"could not download train-images-idx3-ubyte.gz from {data.DATASETS['fashion'].url} (timed out)")
