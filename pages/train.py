@@ -72,7 +72,7 @@ def do_start(run: RunView | None, hp: HyperParams) -> None:
         else:
             if run is not None and run.snapshot().state == IDLE:
                 svc.delete(me, run.id)   # an untrained run with stale settings: replace it
-            run = svc.submit(me, hp)
+            run = svc.submit(me, hp, parent_id=st.session_state.pop("rerun_parent", None))
     except Refused as e:
         return refused(e)
     shared.set_current_run(run)
@@ -279,6 +279,13 @@ snap = run.snapshot() if run is not None else None
 shared.run_unavailable_notice()
 if msg := st.session_state.pop("refused", None):
     st.error(msg)
+rerun_of = st.session_state.get("rerun_of")    # set by the Runs page's "Rerun with one change"
+if rerun_of and st.session_state.get("rerun_seen") != rerun_of:
+    st.session_state["rerun_seen"] = st.session_state["rerun_parent"] = rerun_of
+if parent := shared.service().get(shared.owner(), st.session_state.get("rerun_parent")):
+    st.info(f"**Rerun of run #{parent.number}** with its settings and seed (the same initial "
+            "weights where the network allows): change one thing in the sidebar and press Start. "
+            "The Runs page then shows both side by side.")
 
 if run is not None and hp is not None:
     if snap.active:

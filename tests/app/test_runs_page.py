@@ -108,6 +108,14 @@ def test_rerun_with_one_change_fills_the_train_sidebar_with_the_same_seed(runs_p
     assert at.session_state["seed"] == 42 and at.session_state["lr"] == 0.01 and at.session_state["depth"] == 2
     assert at.session_state["run_id"] is None and at.session_state["rerun_of"] == v.id
     assert at.button(key="btn_start")                              # we are on the Train page
+    assert f"Rerun of run #{v.number}" in at.info[0].value
+    at.switch_page("pages/train.py")                                # (AppTest stays on Runs otherwise)
+    at.run()
+    at.select_slider(key="lr").set_value(0.02).run()                # the one change
+    at.button(key="btn_start").click().run()
+    new = shared.service().get("owner-runs-e-00000000000", at.session_state["run_id"])
+    assert new.parent_id == v.id and new.hp.seed == 42 and new.hp.lr == 0.02
+    shared.service().stop(None, new.id)
 
 
 def test_open_in_draw_makes_it_the_current_run(runs_page):
