@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from core import runs as runs_mod
+from core import data, runs as runs_mod
 from core.config import HyperParams
 from core.ledger import Ledger
 from core.memory import estimate
@@ -342,3 +342,90 @@ def test_after_a_restart_a_run_reads_the_same_from_the_ledger(make):
     assert all(torch.equal(model.state_dict()[k], v) for k, v in weights.items())
     with pytest.raises(KeyError):
         fresh._snapshot("no-such-run")
+
+
+# -- what the ledger keeps, and for how long -------------------------------------------------------
+
+def test_the_ledger_row_holds_every_figure_of_the_finished_run(make):
+    svc = make()
+    run = svc.submit("alice", hp(epochs=2, optimizer="momentum", momentum=0.8), name="n",
+                     class_id="class-1", sweep_id=None, parent_id="p1")
+    assert svc.wait(run.id, 60)
+    s = run.snapshot()
+    rec = svc.ledger.get_run(run.id)
+    assert (rec.state, rec.reason, rec.step, rec.epochs_done, rec.checkpoint_step) == (s.state, s.reason, 4, 2, 4)
+    assert (rec.train_loss, rec.val_loss, rec.val_accuracy) == (s.train_loss, s.val_loss, s.val_accuracy)
+    assert (rec.best_val_accuracy, rec.best_val_epoch) == (s.best_val_accuracy, s.best_val_epoch)
+    assert (rec.test_accuracy, rec.test_loss) == (s.test_accuracy, s.test_loss)
+    assert rec.seconds == pytest.approx(s.elapsed) and rec.samples_per_second == pytest.approx(s.samples_per_second)
+    assert rec.live == {"lr": 0.01, "momentum": 0.8, "weight_decay": 0.0}
+    assert rec.params == 784 * 16 + 16 + 16 * 10 + 10 and rec.device == "cpu"
+    assert rec.created <= rec.started <= rec.ended <= time.time()
+    assert (rec.name, rec.class_id, rec.parent_id, rec.sweep_id) == ("n", "class-1", "p1", None)
+    view = svc.get("alice", run.id)
+    assert view.class_names == tuple("0123456789") and view.steps_per_epoch == 2
+    assert torch.equal(view.val_indices, data.split(60000, 0.1, 200, 0).val_idx)
+    assert view.record.test_accuracy == s.test_accuracy
+
+
+def test_the_initial_model_is_the_runs_untrained_network(make):
+    svc = make()
+    run = svc.submit("alice", hp(seed=7), start=False)
+    initial = svc._live[run.id].handle.initial_state_dict()
+    got = run.initial_model()
+    assert not got.training
+    assert all(torch.equal(got.state_dict()[k], v) for k, v in initial.items())
+
+
+def test_early_stoppings_best_weights_get_their_own_file(make):
+    svc = make()
+    run = svc.submit("alice", hp(epochs=3, early_stopping=True, patience=5))
+    assert svc.wait(run.id, 60) and svc.flush_checkpoints()
+    best = svc.ledger.load_weights(svc.ledger.best_path(run.id))
+    assert best["epoch"] == run.snapshot().best_val_epoch and "model" in best
+
+
+def test_old_ended_runs_give_way_to_new_ones_when_storage_is_full(make):
+    svc = make(stored_runs_per_student=2, runs_per_student=5)
+    ids = []
+    for _ in range(3):
+        r = svc.submit("alice", hp())
+        assert svc.wait(r.id, 60)
+        ids.append(r.id)
+    assert [r.id for r in svc.runs("alice")] == [ids[2], ids[1]]     # the oldest went first
+    assert svc.get("alice", ids[0]) is None and not svc.ledger.weights_dir(ids[0]).exists()
+
+
+def test_starting_twice_or_someone_elses_run_does_nothing(make):
+    svc = make()
+    run = svc.submit("alice", hp(epochs=200), start=False)
+    assert svc.slots() == 1
+    assert not svc.start("mallory", run.id)
+    assert svc.start("alice", run.id)
+    assert not svc.start("alice", run.id)
+    assert state(run) in (QUEUED, RUNNING)
+    svc.stop(None, run.id)                          # a teacher's stop (owner checked by the caller)
+    assert svc.wait(run.id, 30) and state(run) == STOPPED
+
+
+def test_a_teacher_may_delete_any_run(make):
+    svc = make()
+    run = svc.submit("alice", hp(), start=False)
+    assert svc.delete(None, run.id)
+    assert svc.get_any(run.id) is None and not svc.delete(None, run.id)
+
+
+def test_only_a_few_runs_curves_are_kept_in_memory(make):
+    svc = make(runs_per_student=5)
+    ids = []
+    for _ in range(3):
+        r = svc.submit("alice", hp())
+        assert svc.wait(r.id, 60)
+        ids.append(r.id)
+    fresh = make()
+    fresh.KEEP_CURVES = 2
+    curves = [fresh.get("alice", i).curves()[0] for i in ids]
+    assert list(fresh._curves) == ids[1:]           # the least recently read was dropped
+    assert all(c.step == [1, 2] for c in curves)
+    assert fresh.get("alice", ids[0]).curves()[0].step == [1, 2]   # read again from the ledger
+    assert list(fresh._curves) == [ids[2], ids[0]]
