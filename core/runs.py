@@ -241,20 +241,27 @@ class RunService:
         visible = self._challenges.visible_test_indices(owner, admitted.hp.dataset)
         return admitted.hp, class_id or admitted.class_id, visible
 
-    def admit(self, owner: str, hps: list[HyperParams]) -> int:
-        """Check that `owner` may add these runs now; returns the memory one of them needs.
+    def check_run(self, hp: HyperParams, what: str = "This run"):
+        """The limits on one run, whoever asks (steps, memory); returns its memory estimate.
         Raises Refused saying which limit and what to change."""
         from .memory import estimate as estimate_memory, what_to_shrink
         lim = self.limits
-        need = [estimate_memory(hp) for hp in hps]
-        for hp, est in zip(hps, need):
-            steps = math.ceil(train_count(hp) / hp.batch_size) * hp.epochs
-            if steps > lim.max_run_steps:
-                raise Refused(f"This run would take {steps:,} steps; this server allows "
-                              f"{lim.max_run_steps:,} per run: fewer epochs or a larger batch.")
-            if est.total > lim.student_memory:
-                raise Refused(f"This network needs ~{_gb(est.total)} of memory; the server allows "
-                              f"{_gb(lim.student_memory)} per student: {what_to_shrink(est, lim.student_memory)}.")
+        steps = math.ceil(train_count(hp) / hp.batch_size) * hp.epochs
+        if steps > lim.max_run_steps:
+            raise Refused(f"{what} would take {steps:,} steps; this server allows "
+                          f"{lim.max_run_steps:,} per run: fewer epochs or a larger batch.")
+        est = estimate_memory(hp)
+        budget = min(lim.student_memory, lim.server_memory)
+        if est.total > budget:
+            raise Refused(f"{'This network' if what == 'This run' else what} needs ~{_gb(est.total)} of "
+                          f"memory; the server allows {_gb(budget)} per student: {what_to_shrink(est, budget)}.")
+        return est
+
+    def admit(self, owner: str, hps: list[HyperParams]) -> int:
+        """Check that `owner` may add these runs now; returns the memory one of them needs.
+        Raises Refused saying which limit and what to change."""
+        lim = self.limits
+        need = [self.check_run(hp) for hp in hps]
         with self._lock:
             mine = [(rid, lv) for rid, lv in self._live.items() if lv.owner == owner]
             unfinished = len(mine) + len(hps)

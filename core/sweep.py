@@ -350,8 +350,8 @@ def check(svc, owner: str, spec: SweepSpec) -> None:
     anything is submitted: a run that could never be admitted, or more runs or bytes than the
     server keeps for one student (the sweep's first runs would be deleted to make room)."""
     from .data import available
-    from .memory import estimate, size_text, what_to_shrink
-    from .runs import Refused, train_count
+    from .memory import estimate, size_text
+    from .runs import Refused
     lim, hps = svc.limits, spec.runs()
     for name in dict.fromkeys(hp.dataset for hp in hps):
         ok, why = available(name)
@@ -359,15 +359,7 @@ def check(svc, owner: str, spec: SweepSpec) -> None:
             raise Refused(why)
     _check_class_rules(svc, owner, hps)
     for hp in hps:
-        steps = -(-train_count(hp) // hp.batch_size) * hp.epochs
-        if steps > lim.max_run_steps:
-            raise Refused(f"A run of this sweep would take {steps:,} steps; this server allows "
-                          f"{lim.max_run_steps:,} per run: fewer epochs or a larger batch.")
-        est = estimate(hp)
-        if est.total > min(lim.student_memory, lim.server_memory):
-            budget = min(lim.student_memory, lim.server_memory)
-            raise Refused(f"A run of this sweep needs ~{size_text(est.total)} of memory; the server "
-                          f"allows {size_text(budget)} per student: {what_to_shrink(est, budget)}.")
+        svc.check_run(hp, "A run of this sweep")
     if len(hps) > lim.stored_runs_per_student:
         raise Refused(f"This sweep needs {len(hps)} runs; the server keeps {lim.stored_runs_per_student} "
                       "runs per student: fewer values or seeds.")
