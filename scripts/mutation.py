@@ -48,6 +48,14 @@ TESTS = {
 }
 HELPERS = ["__init__.py"]   # non-test files of tests/unit the tests import
 
+# Tests left out of mutation runs, with the reason: mutmut stops a module's run when a test
+# fails on the unmutated code, and a timing race fails now and then on a loaded machine.
+DESELECT = {
+    "tests/unit/test_trainer.py::test_a_run_without_a_slot_waits_queued_with_its_untrained_point_then_trains_once_granted":
+        "reads the state right after the step-0 point is published, before the thread sets "
+        "'waiting for a free training slot' (a race; test_pins_trainer.py waits for it instead)",
+}
+
 # Mutants that behave exactly like the original: (module, mutated function, text of the mutated
 # line as `mutmut show` prints it after "+"), and why no test can tell them apart.
 EQUIVALENT: list[tuple[str, str, str, str]] = [
@@ -80,12 +88,13 @@ def workspace(module: str, base: Path, tests: list[str] | None = None) -> Path:
         shutil.copytree(ROOT / "assets" / "mnist", ws / "assets" / "mnist")
     shutil.copy2(ROOT / "pytest.ini", ws / "pytest.ini")
     selection = "\n    ".join(f"tests/unit/{t}" for t in tests)
+    deselect = "".join(f"\n    --deselect\n    {t}" for t in DESELECT if t.split("::")[0].split("/")[-1] in tests)
     (ws / "setup.cfg").write_text(
         "[mutmut]\n"
         "source_paths = core\n"
         f"only_mutate = core/{module}.py\n"
         f"pytest_add_cli_args_test_selection =\n    {selection}\n"
-        "pytest_add_cli_args = -p no:cacheprovider\n"
+        f"pytest_add_cli_args =\n    -p\n    no:cacheprovider{deselect}\n"
         "also_copy = assets/mnist\n"
         "process_isolation = forkserver\n"
         "use_git_change_detection = false\n")
@@ -177,6 +186,9 @@ def main() -> int:
                 mutmut(ws, "run", "--max-children", "1", *todo)
         else:   # every mutant: mutmut itself skips those whose function and tests are unchanged
             mutmut(ws, "run", "--max-children", "1", *(names if args.sample else []))
+        if not (ws / "mutants" / "core" / f"{module}.py.meta").exists():
+            print(f"\n{module}: no results (mutmut did not run; see its output above)")
+            continue
         v = verdicts(module, ws, names)
         counts = {k: list(v.values()).count(k) for k in ("killed", "survived", "equivalent")}
         scored = counts["killed"] + counts["survived"]
