@@ -242,8 +242,9 @@ def test_pausing_gives_the_slot_to_the_next_run(make):
     wait_until(lambda: state(second) == RUNNING)
     svc.resume("alice", first.id)
     svc._dispatch()
+    wait_until(lambda: state(first) == QUEUED)     # resumed: waits for the slot now held by bob
     time.sleep(0.2)
-    assert state(first) == QUEUED                  # resumed: waits for the slot now held by bob
+    assert state(first) == QUEUED and state(second) == RUNNING
     svc.stop("bob", second.id)
     svc.stop("alice", first.id)
 

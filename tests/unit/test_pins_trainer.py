@@ -261,7 +261,6 @@ def step_and_stop(t):
 def test_a_momentum_change_reaches_the_optimizer_and_the_curves():
     t = live_run("momentum", momentum=0.9, lr=0.01)
     t.set_live("momentum", 0.5)
-    assert t.optimizer.param_groups[0]["momentum"] == 0.9      # not before the next step
     step_and_stop(t)
     assert all(g["momentum"] == 0.5 for g in t.optimizer.param_groups)
     assert t.snapshot().live["momentum"] == 0.5
