@@ -166,7 +166,7 @@ def main() -> int:
                         help="score N mutants drawn at random per module (seeded: the same ones "
                              "each time) instead of all; trainer and runs have ~1000 each")
     parser.add_argument("--rerun-survivors", action="store_true",
-                        help="test only the mutants that survived the last run (after adding tests)")
+                        help="test only the mutants not killed by the last run (after adding tests)")
     parser.add_argument("--tests", default=None, metavar="FILES",
                         help="comma-separated test files of tests/unit to use instead of the module's own")
     parser.add_argument("--report", action="store_true", help="only report the results of earlier runs")
@@ -181,7 +181,7 @@ def main() -> int:
             pass
         elif args.rerun_survivors and (ws / "verdicts.json").exists():
             before = json.loads((ws / "verdicts.json").read_text())
-            todo = [n for n in names if before.get(n) == "survived"]
+            todo = [n for n in names if before.get(n) not in ("killed", "equivalent")]
             if todo:
                 mutmut(ws, "run", "--max-children", "1", *todo)
         else:   # every mutant: mutmut itself skips those whose function and tests are unchanged
