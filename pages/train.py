@@ -303,8 +303,14 @@ if hp is not None and (run is None or snap.state == IDLE or snap.ended):
         st.warning(warning)
 controls(run, snap, hp)
 if run is None:
-    st.info("Pick a network in the sidebar (☰ at the top left on a phone) and press **Start** "
-            "(or **Step** to train one mini-batch at a time).")
+    st.info("Pick a network in the sidebar (**⚙ Settings** on a phone) and press **Start** "
+            "(or **Step** to train one mini-batch at a time): the curves grow here.")
+    # Empty axes: where the curves will grow, and plotly.js is already loaded when Start is
+    # pressed (loading it with the first chart delayed the first point by seconds).
+    empty = charts.CurveView(1)
+    for col, panel in zip(st.columns(2), ("loss", "accuracy")):
+        col.plotly_chart(charts.unchecked(empty.figure(panel, epochs=hp.epochs if hp else None)),
+                         key=f"curves_{panel}", config={"displayModeBar": False})
 else:
     fast = snap.active and snap.elapsed < FAST_FOR_S
     st.fragment(live_panel, run_every=(FAST_REFRESH_S if fast else REFRESH_S) if snap.active else None)(
