@@ -79,12 +79,10 @@ def best_run(runs, snaps) -> str:
 
 
 def model_picker(runs, snaps) -> str:
-    """The select box (only when this browser has runs). It follows the best run as runs
-    finish and improve, until the user picks something else."""
+    """The select box over the default model and this browser's runs. It follows the best run
+    as runs finish and improve, until the user picks something else."""
     auto = best_run(runs, snaps)
     options = [DEFAULT] + [r.id for r in runs]
-    if not runs:
-        return DEFAULT
     state = st.session_state
     if state.get(PICKER) not in options or state.get(PICKER) == state.get(f"{PICKER}:auto"):
         state[PICKER] = auto
@@ -179,7 +177,7 @@ def show_prediction(model, class_names: tuple[str, ...], x28: np.ndarray,
         return None
     order = np.argsort(-probs)
     top, second = int(order[0]), int(order[1])
-    answer, confidence = st.columns([1, 2], vertical_alignment="center")
+    answer, confidence = st.columns([1.4, 2], vertical_alignment="center")
     if verdict is not None and not verdict.is_digit:
         answer.markdown("#### 🤔 That doesn't look like a digit")
         confidence.caption(
@@ -225,7 +223,7 @@ def draw_panel(run_id: str | None, was_training: bool) -> None:
         st.rerun()   # "Use the default model" was clicked: the picker above must follow
     run = shared.service().get(shared.owner(), run_id) if run_id else None
     model, class_names, say, warning, digits = answerer(run)
-    left, right = st.columns([1, 1.4], gap="large")
+    left, right = st.columns([1, 1.4], gap="medium")
     bad_message = None
     try:
         drawing = canvas.current(CANVAS)
@@ -236,7 +234,6 @@ def draw_panel(run_id: str | None, was_training: bool) -> None:
         steps = preprocess.canvas_to_mnist_steps(drawing_lib.render(drawing))
     probs = None
     with right:
-        st.caption(say)
         if warning:
             st.warning(warning)
             if run is not None:
@@ -256,6 +253,7 @@ def draw_panel(run_id: str | None, was_training: bool) -> None:
                 except digitness.Unavailable:   # without it the page simply always answers
                     verdict = None
             probs = show_prediction(model, class_names, steps.mnist, verdict)
+        st.caption(say)            # after the answer: on a phone the answer comes first
     if steps is not None:
         head, switch = st.columns([2, 1], vertical_alignment="bottom")
         head.markdown("#### What the network sees")
@@ -274,12 +272,16 @@ def draw_panel(run_id: str | None, was_training: bool) -> None:
         st.rerun()   # the run started or ended: start or stop refreshing
 
 
-title, picker = st.columns([1.2, 1], gap="large", vertical_alignment="bottom")
-title.title("✏️ Draw a digit")
 runs = shared.service().runs(shared.owner())
 snaps = {r.id: r.snapshot() for r in runs}
-with picker:
-    chosen_id = model_picker(runs, snaps)
+if runs:
+    title, picker = st.columns([1.2, 1], gap="large", vertical_alignment="bottom")
+    title.title("✏️ Draw a digit")
+    with picker:
+        chosen_id = model_picker(runs, snaps)
+else:                       # nothing to choose from: no empty column (a gap on a phone)
+    st.title("✏️ Draw a digit")
+    chosen_id = DEFAULT
 chosen_id = None if chosen_id == DEFAULT else chosen_id
 try:
     predict.default_meta()  # fail early, with instructions, if the shipped model is missing
