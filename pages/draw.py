@@ -9,10 +9,9 @@ drawing looks like a digit at all.
 
 Which model answers: the best of this browser's runs that are finished or training (or were
 stopped part-way) and above chance (highest test, else validation, accuracy), else the shipped
-default model. The user may
-pick another; a run at chance level is named as such, with a one-click way back to the
-default model. While the chosen run trains, the panel refreshes every second, so predictions
-visibly improve.
+default model. The user may pick another; a run at chance level is named as such, with a
+one-click way back to the default model. While the chosen run trains, the panel refreshes
+every second, so predictions visibly improve.
 """
 from __future__ import annotations
 
@@ -22,6 +21,7 @@ import streamlit as st
 from core import digitness, predict, preprocess
 from core import drawing as drawing_lib
 from core.charts import draw as charts
+from core.runs import WeightsUnavailable
 from core.states import (DIVERGED, FAILED, FINISHED, IDLE, INTERRUPTED, PAUSED, QUEUED, RUNNING,
                          STOPPED)
 from pages import canvas, shared
@@ -97,7 +97,10 @@ def model_picker(runs, snaps) -> str:
 
 
 def use_default_model() -> None:
+    """The "Use the default model" button: the picker (outside the panel) must follow, so the
+    panel asks for a whole-page run (see draw_panel)."""
     st.session_state[PICKER] = DEFAULT
+    st.session_state["draw_switched"] = True
 
 
 def run_model(run, snap):
@@ -151,17 +154,19 @@ def show_steps(steps: preprocess.Steps, evidence: tuple[np.ndarray, str, str] | 
     """The recipe, left to right, so a student sees what the network sees; then, if asked,
     which of that ink argued for the answer (and which for the runner-up)."""
     (h, w), (fh, fw) = steps.cropped.shape, steps.fitted.shape
+    box = preprocess.BOX
     figures = [
-        (charts.drawing_with_box(steps.ink, steps.box), "1. your drawing; red: the box around the ink"),
+        (charts.drawing_with_box(steps.ink, steps.box),
+         "1. your drawing; red: the box around the ink"),
         (charts.fitted_in(steps.cropped), f"2. cropped to the box ({w}×{h} px)"),
-        (charts.pixelated(steps.fitted, frame=preprocess.BOX),
-         f"3. shrunk to fit {preprocess.BOX}×{preprocess.BOX} ({fw}×{fh})"),
-        (charts.pixelated(steps.mnist), "4. in 28×28, centre of mass in the middle: the network's input"),
+        (charts.pixelated(steps.fitted, frame=box), f"3. shrunk to fit {box}×{box} ({fw}×{fh})"),
+        (charts.pixelated(steps.mnist),
+         "4. in 28×28, centre of mass in the middle: the network's input"),
     ]
     if evidence is not None:
         ev, top, second = evidence
-        figures.append((charts.evidence_image(ev),
-                        f"5. red ink says <b>{top}</b>, blue ink says <b>{second}</b> (the runner-up)"))
+        figures.append((charts.evidence_image(ev), f"5. red ink says <b>{top}</b>, blue ink says "
+                                                   f"<b>{second}</b> (the runner-up)"))
     st.html(charts.figure_row(figures))
 
 
@@ -213,14 +218,15 @@ def answerer(run):
                    "piece of clothing your drawing looks like.")
     try:
         model = run_model(run, snap)
-    except Exception as e:    # runs.WeightsUnavailable: never saved, missing or damaged
-        return None, run.class_names, describe(run, snap), f"This run's weights cannot be read: {e}", False
+    except WeightsUnavailable as e:     # never saved, missing or damaged
+        return (None, run.class_names, describe(run, snap),
+                f"This run's weights cannot be read: {e}.", False)
     return model, run.class_names, describe(run, snap), warning, run.hp.dataset == "mnist"
 
 
 def draw_panel(run_id: str | None, was_training: bool) -> None:
-    if st.session_state.get(PICKER, DEFAULT) != (run_id or DEFAULT):
-        st.rerun()   # "Use the default model" was clicked: the picker above must follow
+    if st.session_state.pop("draw_switched", False) and run_id is not None:
+        st.rerun()   # "Use the default model" was clicked in this panel: rerun the whole page
     run = shared.service().get(shared.owner(), run_id) if run_id else None
     model, class_names, say, warning, digits = answerer(run)
     left, right = st.columns([1, 1.4], gap="medium")

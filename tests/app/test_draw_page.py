@@ -242,6 +242,17 @@ def test_an_untrained_run_picked_by_hand_is_at_chance(open_page):
     assert at.button(key="draw_use_default")
 
 
+def test_a_deleted_run_gives_way_to_the_default_model(open_page):
+    at = open_page(PAGE)
+    svc = shared.service()
+    run = svc.submit(owner_of(at), HyperParams.validate(**TINY), start=False)
+    at.run()
+    at.selectbox(key="draw_model").set_value(run.id).run()
+    svc.delete(owner_of(at), run.id)
+    draw(at, LOOP)
+    assert "default model" in texts(at) and said(at) == "0" and not at.warning
+
+
 def test_not_a_digit_whichever_model_answers(open_page):
     """The verdict is about the drawing: a run's model gets the same "not a digit"."""
     at = open_page(PAGE)

@@ -16,7 +16,8 @@ VERTICAL = [(140, 40 + 5 * i) for i in range(41)]
 LOOP = [(140 + 70 * math.sin(2 * math.pi * i / 36), 140 - 100 * math.cos(2 * math.pi * i / 36))
         for i in range(38)]                                  # closed, with a little overlap
 TOP_BAR = [(60 + 4 * i, 45) for i in range(21)]              # turns the vertical line into a 7
-BAR_THEN_DOWN = [(60 + 5 * i, 45) for i in range(29)] + [(200 - 3 * i, 45 + 6.5 * i) for i in range(1, 31)]
+BAR_THEN_DOWN = ([(60 + 5 * i, 45) for i in range(29)]                # a 7 in one stroke: the bar,
+                 + [(200 - 3 * i, 45 + 6.5 * i) for i in range(1, 31)])   # then down to the left
 # Generous: issue 10's target is 150 ms at p90 on a quiet machine (bench/bench_draw.py); this
 # catches a page that waits for the pen to lift plus a debounce, or re-loads something per stroke.
 MAX_MEDIAN_MS = float(os.environ.get("DRAW_MAX_MEDIAN_MS", 600))
@@ -65,10 +66,10 @@ def wait_for_answer(page, expected: str, timeout: float = 30_000) -> None:
 
 def ink_at(frame, x: float, y: float) -> bool:
     """Is the canvas's pixel at (x, y) (canvas pixels) white ink?"""
-    return frame.evaluate("""([x, y]) => { const c = document.querySelector('canvas');
-        const k = c.width / 280;
-        return c.getContext('2d').getImageData(Math.round(x * k), Math.round(y * k), 1, 1).data[0] > 128; }""",
-                          [x, y])
+    return frame.evaluate("""([x, y]) => {
+        const c = document.querySelector('canvas'), k = c.width / 280;
+        const px = c.getContext('2d').getImageData(Math.round(x * k), Math.round(y * k), 1, 1);
+        return px.data[0] > 128; }""", [x, y])
 
 
 def tool(frame, name: str):
