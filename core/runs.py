@@ -124,7 +124,13 @@ def make_executor(limits: Limits):
     from .settings import ray_address
     address = ray_address()
     if address:
-        from .executors.ray import RayExecutor
+        from .executors import ClusterUnavailable
+        try:
+            from .executors.ray import RayExecutor
+        except ImportError as e:
+            raise ClusterUnavailable(
+                f"MNIST_PLAYGROUND_RAY_ADDRESS (or --ray-address) names a Ray cluster ({address!r}), "
+                f"but Ray cannot be imported here ({e}): pip install -r requirements-ray.txt") from None
         return RayExecutor(address, limits)
     from .executors.local import LocalExecutor
     return LocalExecutor(limits)

@@ -11,3 +11,9 @@ Checkpoints go to the `sink` the service gives the executor: sink(kind, state).
 - LocalExecutor (core.executors.local): threads in this process (the default).
 - RayExecutor (core.executors.ray): actors on a Ray cluster, only where an operator names one.
 """
+
+
+class ClusterUnavailable(RuntimeError):
+    """The Ray cluster the operator named cannot be used (unreachable, or Ray not installed
+    here); the message says which address and what to do. Defined here, not in
+    core.executors.ray, so that callers can catch it without importing Ray."""

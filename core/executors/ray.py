@@ -49,6 +49,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from .. import checkpoint as ckpt
 from .. import data, model as model_lib
 from ..config import LIVE_PARAMS, HyperParams
+from . import ClusterUnavailable  # noqa: F401  (callers catch it from either module)
 from ..history import History
 from ..settings import Limits
 from ..states import ENDED_STATES, FAILED, IDLE, INTERRUPTED, PAUSED, QUEUED, STOPPED
@@ -63,10 +64,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_EXCLUDES = [".venv", "tests", "test-artifacts", "bench", "pages", "components",
                     "scripts", "assets/screenshots", "assets/models", "**/__pycache__", "*.pyc",
                     ".pytest_cache", "*.md"]
-
-
-class ClusterUnavailable(RuntimeError):
-    """The Ray cluster named by the operator cannot be reached; the message says which and why."""
 
 
 def reachable(address: str, timeout: float = 5.0) -> str | None:

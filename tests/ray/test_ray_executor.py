@@ -241,6 +241,19 @@ def test_without_an_address_the_app_does_not_import_ray(tmp_path):
     assert out.stdout.split() == ["LocalExecutor", "False"], out.stderr
 
 
+def test_an_address_without_ray_installed_is_named_not_a_traceback():
+    code = ("import sys; sys.modules['ray'] = None\n"          # as if Ray were not installed
+            "from core.executors import ClusterUnavailable; from core.runs import make_executor\n"
+            "from core.settings import Limits\n"
+            "try:\n    make_executor(Limits.defaults())\n"
+            "except ClusterUnavailable as e:\n    print(e)")
+    env = {**os.environ, "MNIST_PLAYGROUND_RAY_ADDRESS": "head:6379"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.startswith("MNIST_PLAYGROUND_RAY_ADDRESS (or --ray-address) names a Ray cluster "
+                                 "('head:6379'), but Ray cannot be imported here"), out.stderr
+    assert out.stdout.rstrip().endswith("pip install -r requirements-ray.txt")
+
+
 def test_only_live_settings_reach_the_cluster_and_an_unreachable_cluster_is_named(service):
     from core.executors.ray import ClusterUnavailable, RayExecutor
     svc = service()
