@@ -40,3 +40,19 @@ def rerun_until(at: AppTest, cond, timeout: float = 60.0) -> AppTest:
             return at
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.2)
+
+
+@pytest.fixture(autouse=True)
+def _no_run_outlives_its_test():
+    """The app's run service is one per process, with one training slot on 2 cores: a run a test
+    leaves training would keep the next test's runs queued. Stop whatever is still active."""
+    yield
+    svc = shared._service
+    if svc is None:
+        return
+    with svc._lock:
+        active = list(svc._live)
+    for run_id in active:
+        svc.stop(None, run_id, "the test ended")
+    for run_id in active:
+        svc.wait(run_id, 30)
