@@ -66,6 +66,7 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
      "only the layout of a file that is read back with json.loads"),
     ("data", "_record_verified", "json.dump(entries, f, indent=1, sort_keys=False)",
      "only the order of keys in a file that is read back with json.loads"),
+    ("runs", "wait", "self._record(force=False)", "RunService._record does not use `force`"),
 ]
 
 

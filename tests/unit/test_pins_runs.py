@@ -3,6 +3,7 @@ breaks: the abandonment timer and its "last seen" refresh (an injected clock), t
 every admission limit at its boundary, stop/step/continue from each state, privacy, and what a
 page reads after a restart. Tiny runs (2 steps per epoch) keep it quick."""
 import math
+import types
 import time
 
 import pytest
@@ -430,3 +431,126 @@ def test_only_a_few_runs_curves_are_kept_in_memory(make):
     assert all(c.step == [1, 2] for c in curves)
     assert fresh.get("alice", ids[0]).curves()[0].step == [1, 2]   # read again from the ledger
     assert list(fresh._curves) == [ids[2], ids[0]]
+
+
+# -- the dispatcher on stand-in runs: fair order and waits, worked out by hand ---------------------
+
+class StandIn:
+    """A run handle with fixed figures: what the dispatcher reads, and the grants it gives."""
+
+    def __init__(self, wants=True, holds=False, eta=None, speed=0.0, steps_left=0, batch=None):
+        self.wants_slot, self.holds_slot = wants, holds
+        self._snap = dict(eta=eta, samples_per_second=speed, total_steps=steps_left, step=0)
+        if batch is not None:
+            self.hp = hp(batch_size=batch)
+        self.granted = self.revoked = 0
+
+    def snapshot(self):
+        return types.SimpleNamespace(**self._snap)
+
+    def grant(self):
+        self.granted += 1
+        self.holds_slot = True
+
+    def revoke(self):
+        self.revoked += 1
+        self.holds_slot = False
+
+    def stop(self, reason=""):
+        pass
+
+
+def test_queue_places_and_waits_from_the_training_runs_eta_and_speed(tmp_path):
+    svc = RunService(Ledger(tmp_path / "h"), limits=limits(), supervise=False)   # one slot
+    try:
+        holder = StandIn(holds=True, eta=30.0, speed=100.0)
+        a = StandIn(steps_left=10, batch=50)        # 500 samples: 5 s at 100 samples/s
+        b = StandIn(steps_left=4)                   # no hp: 128 a step -> 512 samples
+        c = StandIn(steps_left=1, batch=10)
+        paused = StandIn(wants=False, holds=True)   # paused while holding a slot: gives it back
+        for rid, handle, owner, arrived in (("h", holder, "ann", 0.0), ("a", a, "bob", 1.0),
+                                            ("b", b, "cat", 2.0), ("c", c, "ann", 3.0), ("p", paused, "dan", 0.5)):
+            svc._live[rid] = runs_mod._Live(handle, arrived=arrived, owner=owner)
+        svc._dispatch()
+        assert paused.revoked == 1 and not paused.holds_slot and holder.revoked == 0
+        assert a.granted == b.granted == c.granted == 0                  # the one slot is taken
+        # bob and cat first (rank 0), then ann's second run; each waits for the one ahead
+        assert svc._queue == {"a": (1, 30.0), "b": (2, 35.0), "c": (3, pytest.approx(35.0 + 5.12))}
+        holder._snap["samples_per_second"] = 0.0    # no speed measured yet: 3000 samples/s assumed
+        svc._dispatch()
+        assert svc._queue == {"a": (1, 30.0), "b": (2, pytest.approx(30.0 + 500 / 3000)),
+                              "c": (3, pytest.approx(30.0 + 1012 / 3000))}
+        holder.holds_slot = holder.wants_slot = False   # the run ends: its slot goes to bob
+        svc._dispatch()
+        assert a.granted == 1 and [(r, q[0]) for r, q in svc._queue.items()] == [("b", 1), ("c", 2)]
+    finally:
+        svc._live.clear()
+        svc.close()
+
+
+def test_nothing_to_admit_needs_no_memory(make):
+    assert make().admit("alice", []) == 0
+
+
+def test_epochs_done_adds_up_over_several_recordings(make):
+    svc = make()
+    run = svc.submit("alice", hp(epochs=2), start=False)
+    assert svc.step("alice", run.id)
+    wait_until(lambda: state(run) == PAUSED and run.snapshot().step == 1)
+    assert svc.step("alice", run.id)                # the epoch's last step, then its validation
+    wait_until(lambda: state(run) == PAUSED and run.curves()[0].val_full.count(True) == 1)
+    svc._record()
+    assert svc.ledger.get_run(run.id).epochs_done == 1
+    svc.resume("alice", run.id)
+    assert svc.wait(run.id, 60)
+    assert svc.ledger.get_run(run.id).epochs_done == 2
+
+
+def test_a_continued_run_shows_its_curves_at_once(make):
+    svc = make()
+    run = svc.submit("alice", hp(epochs=200))
+    wait_until(lambda: run.snapshot().step >= 3)
+    svc.stop("alice", run.id)
+    assert svc.wait(run.id, 30) and svc.flush_checkpoints()
+    at = svc.ledger.get_run(run.id).checkpoint_step
+    view = svc.continue_run("alice", run.id)
+    steps = view.curves()[0].step
+    assert steps[:at] == list(range(1, at + 1))
+    svc.stop("alice", run.id)
+
+
+def test_runs_are_listed_by_sweep_and_by_class(make):
+    svc = make(runs_per_student=5)
+    svc.ledger.add_sweep("s1", "alice", {}, time.time())
+    a = svc.submit("alice", hp(), start=False, sweep_id="s1")
+    b = svc.submit("alice", hp(), start=False, class_id="c1")
+    svc.submit("alice", hp(), start=False)
+    assert [r.id for r in svc.runs("alice", sweep_id="s1")] == [a.id]
+    assert [r.id for r in svc.runs(class_id="c1")] == [b.id]
+
+
+def test_only_four_models_are_kept_in_memory(make):
+    svc = make(runs_per_student=10)
+    ids = []
+    for _ in range(5):
+        r = svc.submit("alice", hp())
+        assert svc.wait(r.id, 60)
+        ids.append(r.id)
+    assert svc.flush_checkpoints()
+    fresh = make()
+    for i in ids:
+        fresh.get("alice", i).model()
+    assert [k[0] for k in fresh._models] == ids[1:]
+
+
+def test_curves_of_live_runs_are_never_dropped(make):
+    svc = make(runs_per_student=5)
+    ended = svc.submit("alice", hp())
+    assert svc.wait(ended.id, 60)
+    fresh = make()
+    fresh.KEEP_CURVES = 1
+    x = fresh.submit("alice", hp(), start=False)
+    y = fresh.submit("alice", hp(), start=False)
+    assert fresh.get("alice", ended.id).curves()[0].step == [1, 2]
+    assert set(fresh._curves) == {x.id, y.id}       # the ended run's went; the live ones stay
+    assert x.curves()[0].step == []
