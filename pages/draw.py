@@ -15,6 +15,9 @@ every second, so predictions visibly improve.
 """
 from __future__ import annotations
 
+import html
+import re
+
 import numpy as np
 import streamlit as st
 
@@ -24,7 +27,7 @@ from core.charts import draw as charts
 from core.runs import WeightsUnavailable
 from core.states import (DIVERGED, FAILED, FINISHED, IDLE, INTERRUPTED, PAUSED, QUEUED, RUNNING,
                          STOPPED)
-from pages import canvas, shared
+from pages import canvas, class_widgets, shared
 
 CANVAS = "draw_canvas"  # the canvas's key (tests hand drawings to the page under it)
 PICKER = "draw_model"
@@ -150,6 +153,11 @@ def chance_warning(run, snap) -> str:
 
 # -- the panel ----------------------------------------------------------------------------------
 
+def bold(text: str) -> str:
+    """The page's **bold** markdown as HTML (for text inside st.html blocks)."""
+    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(text, quote=False))
+
+
 def show_steps(steps: preprocess.Steps, evidence: tuple[np.ndarray, str, str] | None) -> None:
     """The recipe, left to right, so a student sees what the network sees; then, if asked,
     which of that ink argued for the answer (and which for the runner-up)."""
@@ -167,38 +175,46 @@ def show_steps(steps: preprocess.Steps, evidence: tuple[np.ndarray, str, str] | 
         ev, top, second = evidence
         figures.append((charts.evidence_image(ev), f"5. red ink says <b>{top}</b>, blue ink says "
                                                    f"<b>{second}</b> (the runner-up)"))
-    st.html(charts.figure_row(figures))
+    st.html(f"<h4 style='margin:0.5rem 0 0.75rem'>What the network sees</h4>"
+            f"{charts.figure_row(figures)}")
 
 
 def show_prediction(model, class_names: tuple[str, ...], x28: np.ndarray,
-                    verdict: digitness.Verdict | None) -> np.ndarray | None:
-    """The answer, big, with the ten probabilities; returns them (None if the model is broken).
-    When the drawing does not look like a digit, the page says so and keeps the network's
-    best guess in small print."""
+                    verdict: digitness.Verdict | None, say: str) -> np.ndarray | None:
+    """The answer, big, then the ten probabilities and which model answered (`say`); returns
+    the probabilities (None if the model is broken). When the drawing does not look like a
+    digit, the page says so and keeps the network's best guess in small print.
+
+    As few Streamlit elements as possible (a metric and one HTML block): the panel is redrawn
+    ~10 times a second while the pen moves, and the browser's work grows with each element."""
     probs = predict.predict(model, x28)
     if not np.isfinite(probs).all():
         st.error("This model's weights are no longer numbers (its training diverged), so it "
                  "cannot predict. Pick another model above.")
+        st.caption(say)
         return None
     order = np.argsort(-probs)
     top, second = int(order[0]), int(order[1])
-    answer, confidence = st.columns([1.4, 2], vertical_alignment="center")
+    small = "font-size:0.875rem;opacity:0.7;margin:0.5rem 0 0"
     if verdict is not None and not verdict.is_digit:
-        answer.markdown("#### 🤔 That doesn't look like a digit")
-        confidence.caption(
-            f"Best guess: **{class_names[top]}** ({probs[top]:.0%}). A network that learned "
-            "digits answers every drawing with a digit; a second, small network that has also "
-            "seen dots, lines, scribbles and letters says this is not one.")
+        head = (f"<h4 style='margin:0.25rem 0'>🤔 That doesn't look like a digit</h4>"
+                f"<p style='{small}'>Best guess: <b>{html.escape(class_names[top])}</b> "
+                f"({probs[top]:.0%}). A network that learned digits answers every drawing with a "
+                "digit; a second, small network that has also seen dots, lines, scribbles and "
+                "letters says this is not one.</p>")
         muted = True
     else:
         unsure = probs[top] < UNSURE
-        answer.metric("The network says", class_names[top], border=True)
-        confidence.markdown(f"**{probs[top]:.0%}** sure" if not unsure else
-                            f"**Unsure**: {class_names[top]} ({probs[top]:.0%}) or maybe "
-                            f"{class_names[second]} ({probs[second]:.0%})?")
-        muted = False
-    st.html(charts.bars_html(probs, class_names, highlight_runner_up=not muted
-                             and probs[top] < UNSURE, muted=muted))
+        st.metric("The network says", class_names[top], border=True, width="content",
+                  delta_color="off", delta_arrow="off",
+                  delta=f"{probs[top]:.0%} sure" if not unsure else
+                  f"Unsure: {class_names[top]} ({probs[top]:.0%}) or maybe "
+                  f"{class_names[second]} ({probs[second]:.0%})?")
+        head, muted = "", False
+    bars = charts.bars_html(probs, class_names, muted=muted,
+                            highlight_runner_up=not muted and probs[top] < UNSURE)
+    st.html(f"{head}<div style='margin-top:0.75rem'>{bars}</div>"
+            f"<p style='{small}'>{bold(say)}</p>")
     return probs
 
 
@@ -258,19 +274,21 @@ def draw_panel(run_id: str | None, was_training: bool) -> None:
                     verdict = digitness.judge(steps.mnist)
                 except digitness.Unavailable:   # without it the page simply always answers
                     verdict = None
-            probs = show_prediction(model, class_names, steps.mnist, verdict)
-        st.caption(say)            # after the answer: on a phone the answer comes first
+            probs = show_prediction(model, class_names, steps.mnist, verdict, say)
+        if steps is None or model is None:
+            st.caption(say)        # (show_prediction puts it under the answer)
     if steps is not None:
-        head, switch = st.columns([2, 1], vertical_alignment="bottom")
-        head.markdown("#### What the network sees")
         evidence = None
-        explain = probs is not None and switch.toggle("Show which ink pushed the answer",
-                                                      key="draw_explain")
-        if explain:
+        if probs is not None and st.session_state.get("draw_explain"):
             top, second = (int(i) for i in np.argsort(-probs)[:2])
             evidence = (predict.evidence(model, steps.mnist, top, second),
                         class_names[top], class_names[second])
         show_steps(steps, evidence)
+        if probs is not None:
+            st.toggle("Show which ink pushed the answer", key="draw_explain")
+        # a student in a class: add this drawing, with the label meant, to the class's set
+        class_widgets.drawing_contribution(steps.mnist, drawing_lib.render(drawing),
+                                           int(np.argmax(probs)) if probs is not None else None)
     with left:
         canvas.show(CANVAS, drawing)     # last: it tells the canvas this drawing is answered
     training = run is not None and run.snapshot().active
