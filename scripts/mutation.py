@@ -153,7 +153,8 @@ def verdicts(module: str, ws: Path, names: list[str]) -> dict[str, str]:
 def equivalent(module: str, ws: Path, name: str) -> bool:
     diff = mutmut(ws, "show", name, capture=True).stdout
     added = [l[1:].strip() for l in diff.splitlines() if l.startswith("+") and not l.startswith("+++")]
-    func = re.sub(r"__mutmut_\d+$", "", name.split(".")[-1])
+    func = re.sub(r"__mutmut_\d+$", "", name.split(".")[-1])   # x_load, xǁRunServiceǁwait
+    func = func.split("ǁ")[-1] if "ǁ" in func else func.removeprefix("x_")
     return any(m == module and f == func and text in added for m, f, text, _ in EQUIVALENT)
 
 
