@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import hashlib
 import logging
 import math
 import os
@@ -49,11 +50,11 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from .. import checkpoint as ckpt
 from .. import data, model as model_lib
 from ..config import LIVE_PARAMS, HyperParams
-from . import ClusterUnavailable  # noqa: F401  (callers catch it from either module)
 from ..history import History
 from ..settings import Limits
 from ..states import ENDED_STATES, FAILED, IDLE, INTERRUPTED, PAUSED, QUEUED, STOPPED
 from ..trainer import RunSnapshot
+from . import ClusterUnavailable  # noqa: F401  (callers may catch it from either module)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,17 @@ SHIPPED_EXCLUDES = [".venv", "tests", "test-artifacts", "bench", "pages", "compo
                     ".pytest_cache", "*.md"]
 
 
+def code_version() -> str:
+    """A hash of this package's code: a data shelf left by another version is not used."""
+    h = hashlib.sha256()
+    for f in sorted((ROOT / "core").rglob("*.py")):
+        h.update(f.relative_to(ROOT).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+VERSION = code_version()
+
+
 def reachable(address: str, timeout: float = 5.0) -> str | None:
     """None if something answers at a "host:port" (or "ray://host:port") address, else why not.
     (ray.init itself retries an unreachable address for minutes.) Other forms, such as "auto",
@@ -75,7 +87,7 @@ def reachable(address: str, timeout: float = 5.0) -> str | None:
     if not sep or not port.isdigit():
         return None
     try:
-        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout).close()
     except OSError as e:
         return f"nothing answers at {host}:{port} ({e.strerror or e})"
     return None
@@ -123,14 +135,15 @@ class DataShelf:
 
 def shelf_on(node: str):
     """The data shelf of cluster node `node` (created the first time it is asked for)."""
-    options = dict(name=f"data-{node}", namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
+    name = f"data-{VERSION}-{node}"
+    options = dict(name=name, namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
                    num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
     for _ in range(5):     # two runs starting at once on a new node may race for the name
         try:
             return DataShelf.options(**options).remote()
         except ValueError:
             time.sleep(0.2)
-    return ray.get_actor(f"data-{node}", namespace=NAMESPACE)
+    return ray.get_actor(name, namespace=NAMESPACE)
 
 
 def adopt_node_dataset(name: str) -> data.Dataset:
@@ -296,6 +309,7 @@ class RayRun:
         self._parked = False
         self._pause_reason = ""
         self._placed_at = 0.0
+        self._host_reusable = True
         self.timings: dict | None = None     # when the actor imported, had its data, was ready
         self._snap = self._local_snapshot(IDLE, "")
 
@@ -486,7 +500,7 @@ class RayRun:
         if any, and replay the commands it missed. Non-blocking: Ray places a new host when a
         node has the CPUs."""
         ex = self._ex
-        self._host = ex.take_host()
+        self._host, self._host_reusable = ex.take_host(), True
         self._host.load.remote(self.id, self.hp.to_dict(), self._resume, ex.threads, self.history.cursor())
         self._cursor, self._answered, self._paused_since = (0, 0, 0), False, None
         self._kept = {ckpt.CHECKPOINT: 0, ckpt.BEST: 0}      # (counted by each actor anew)
@@ -606,7 +620,10 @@ class RayRun:
         host, self._host = self._host, None
         if host is not None:
             host.unload.remote(self.id)
-            self._ex.give_back(host, self._node)
+            if self._host_reusable:
+                self._ex.give_back(host, self._node)
+            else:
+                _kill(host)
 
     def _lost(self, error: RayError) -> None:
         """The actor or its node died: the run is interrupted at its last checkpoint."""
@@ -687,6 +704,7 @@ class RayExecutor:
         self._cluster_slots = 0
         self._idle: list[tuple] = []     # (host, its node, since when) of hosts without a run
         self._found: dict[str, object] | None = None    # run id -> host, found at a restart
+        self._end_old_shelves()
         self._refresh()
         self._watcher = threading.Thread(target=self._watch, name="ray-capacity", daemon=True)
         self._watcher.start()
@@ -751,6 +769,19 @@ class RayExecutor:
         with self._lock:
             self._idle.append((host, node, time.monotonic()))
 
+    def _end_old_shelves(self) -> None:
+        """Data shelves of another version of the code (an update of the app) hold 220 MB of
+        each node's shared memory: ended (a server of that version still running makes its own
+        again when it needs one)."""
+        for a in ray.util.list_named_actors(all_namespaces=True):
+            name = a["name"]
+            if a.get("namespace") == NAMESPACE and name.startswith("data-") \
+                    and not name.startswith(f"data-{VERSION}-"):
+                try:
+                    _kill(ray.get_actor(name, namespace=NAMESPACE))
+                except ValueError:
+                    pass
+
     def close_idle_hosts(self) -> None:
         """End every idle host now (their CPUs go back to the cluster)."""
         with self._lock:
@@ -759,8 +790,8 @@ class RayExecutor:
             _kill(host)
 
     def _hosts(self) -> dict[str, object]:
-        """After a restart: every host of this namespace, by the run it trains; idle ones join
-        the pool."""
+        """After a restart: every host of this namespace, by the run it trains (idle ones are
+        ended: they may run older code)."""
         if self._found is None:
             self._found = {}
             names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
@@ -777,8 +808,8 @@ class RayExecutor:
                     run_id, node = ray.get(ref, timeout=RayRun.CALL_TIMEOUT)
                 except (RayError, GetTimeoutError):
                     continue
-                if run_id is None:
-                    self.give_back(hosts[name], node)
+                if run_id is None:      # (maybe of older code: a new host is cheap)
+                    _kill(hosts[name])
                 else:
                     self._found[run_id] = hosts[name]
         return self._found
@@ -833,6 +864,7 @@ class RayExecutor:
             return None
         run = RayRun(self, run_id, hp, history=history, sink=sink)
         run._adopt(host, {**reply, "delta": None})
+        run._host_reusable = False      # it may run older code: ended with its run
         with self._lock:
             self._runs[run_id] = run
         return run

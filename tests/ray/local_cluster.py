@@ -126,7 +126,7 @@ class LocalCluster:
         self.address: str | None = None
         self.env = {**os.environ, **SETTINGS}
 
-    def _start(self, args: list[str], cpus: int, name: str, tries: int = 3) -> Node:
+    def _start(self, args: list[str], cpus: int, name: str, tries: int = 4) -> Node:
         """Start a node; on a busy machine `ray start` may give up waiting for its own agents
         (after a fixed 30 s): then it is tried again."""
         for attempt in range(tries):

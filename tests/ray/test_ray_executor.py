@@ -141,7 +141,7 @@ def test_pause_step_live_change_park_resume_and_stop(service, monkeypatch):
 
 
 def test_a_sweep_fans_out_over_both_nodes_which_load_mnist_once(service):
-    from core.executors.ray import NAMESPACE
+    from core.executors.ray import NAMESPACE, VERSION
     from core.sweep import SweepSpec, parse_grid, run_sweep
     svc = service()
     spec = SweepSpec.build(hp(epochs=2), [parse_grid("lr=0.01,0.05")], seeds=2)
@@ -152,7 +152,7 @@ def test_a_sweep_fans_out_over_both_nodes_which_load_mnist_once(service):
     nodes = {handle(svc, r.run_id)._node for r in results}
     assert len(nodes) == 2
     for node in nodes:      # one data shelf per node, which read the data set's files once
-        shelf = ray.get_actor(f"data-{node}", namespace=NAMESPACE)
+        shelf = ray.get_actor(f"data-{VERSION}-{node}", namespace=NAMESPACE)
         assert ray.get(shelf.loads.remote()) == {"mnist": 1}
 
 
