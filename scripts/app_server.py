@@ -34,18 +34,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# `python -m streamlit`, with SIGUSR1 wired to faulthandler (all threads' stacks to stderr).
+_DUMPING_STREAMLIT = ("import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+                      "sys.argv = ['streamlit', *sys.argv[1:]]; from streamlit.web.cli import main; main()")
+
+
 class AppServer:
     """One `streamlit run app.py` process on 127.0.0.1. `home` is its MNIST_PLAYGROUND_HOME
     (None: inherited from this process's environment)."""
 
     def __init__(self, *, home: str | os.PathLike | None = None, env: Mapping[str, str] | None = None,
-                 port: int | None = None, log=subprocess.DEVNULL, nice: int = 0):
+                 port: int | None = None, log=subprocess.DEVNULL, nice: int = 0,
+                 thread_dumps: bool = False):
         self.home = Path(home) if home is not None else None
         self.env = dict(env or {})
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         self.nice = nice
+        # SIGUSR1 (dump_threads()) writes every thread's stack to the log: for finding where a
+        # stalled server waits. faulthandler reads the other threads' frames without the GIL, so
+        # on a busy server the dump itself can crash the process: a debugging aid, never in tests.
+        self.thread_dumps = thread_dumps
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> "AppServer":
@@ -54,7 +64,8 @@ class AppServer:
         env = {**os.environ, **self.env}
         if self.home is not None:
             env["MNIST_PLAYGROUND_HOME"] = str(self.home)
-        cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+        launch = ["-c", _DUMPING_STREAMLIT] if self.thread_dumps else ["-m", "streamlit"]
+        cmd = [sys.executable, *launch, "run", "app.py", "--server.headless", "true",
                "--server.fileWatcherType", "none", "--server.port", str(self.port),
                "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
         if self.nice:
@@ -71,6 +82,12 @@ class AppServer:
                 self.stop()
                 raise RuntimeError(f"streamlit did not start on port {self.port}")
             time.sleep(0.3)
+
+    def dump_threads(self) -> None:
+        """Ask a server started with thread_dumps=True to write every thread's stack to its log
+        (to see where a stalled server waits)."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGUSR1)
 
     @property
     def pid(self) -> int:

@@ -62,6 +62,7 @@ class Run:
 class Stats:
     clicks: list[tuple[str, float]] = field(default_factory=list)   # (what, seconds to answer)
     auto_reruns: int = 0
+    fragment_runs: list[float] = field(default_factory=list)   # seconds each live-panel refresh ran
     errors: list[str] = field(default_factory=list)
 
 
@@ -223,6 +224,8 @@ class Student:
         deadline = t0 + timeout
         async with self._finished:
             while not check():
+                if self._reader is not None and self._reader.done():
+                    raise ConnectionError(f"{self.name}: the server closed the connection")
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise TimeoutError(f"{self.name}: condition not met within {timeout:.0f} s")
@@ -345,6 +348,8 @@ class Student:
             run = self.runs.get(run_id) or self.runs.get(self.current)
             if run is not None:
                 run.finished, run.status = time.monotonic(), msg.script_finished
+                if run.fragment:
+                    self.stats.fragment_runs.append(run.finished - run.started)
                 if msg.script_finished == FINISHED and not run.fragment:
                     # The page after a full run: what that run did not draw is gone.
                     self.shown = {p: s for p, s in self.shown.items() if s.run == run.id}
