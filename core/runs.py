@@ -32,6 +32,7 @@ from . import data, model as model_lib
 from .config import HyperParams
 from .history import Curves, History
 from .ledger import Ledger, LedgerError, RunRecord
+from .memory import parameter_count
 from .scheduler import Waiting, estimated_waits, fair_order
 from .settings import GB, Limits
 from .states import ACTIVE_STATES, ENDED_STATES, IDLE, PAUSED, QUEUED, RESUMABLE_STATES, RUNNING, STOPPED
@@ -228,7 +229,7 @@ class RunService:
             rec = RunRecord(id=run_id, owner=owner, number=number, config=hp.to_dict(), name=name,
                             dataset=hp.dataset, state=IDLE, created=time.time(),
                             total_steps=snap.total_steps, steps_per_epoch=snap.steps_per_epoch,
-                            params=model_lib.count_parameters(handle.model) if hasattr(handle, "model") else 0,
+                            params=parameter_count(hp.widths, hp.batch_norm),
                             device=snap.device, sweep_id=sweep_id, class_id=class_id,
                             parent_id=parent_id, live=dict(snap.live))
             self.ledger.add_run(rec)

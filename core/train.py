@@ -128,11 +128,15 @@ def main(argv: list[str] | None = None) -> int:
     from . import model as model_lib   # imported late: --help and argument errors stay instant
     from .ledger import LedgerError
     from .runs import Refused
+    from .executors import ClusterUnavailable
     try:
         svc = make_service(device)
     except LedgerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except ClusterUnavailable as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     try:
         run = svc.submit(OWNER, hp)
     except DataError as e:

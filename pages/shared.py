@@ -34,7 +34,12 @@ def service() -> RunService:
     global _service
     with _service_lock:
         if _service is None:
-            _service = RunService()
+            from core.executors import ClusterUnavailable
+            try:
+                _service = RunService()
+            except ClusterUnavailable as e:   # the operator's Ray address: say so, no traceback
+                st.error(f"Runs cannot start: {e}")
+                st.stop()
         return _service
 
 
