@@ -175,7 +175,8 @@ def show_steps(steps: preprocess.Steps, evidence: tuple[np.ndarray, str, str] | 
         ev, top, second = evidence
         figures.append((charts.evidence_image(ev), f"5. red ink says <b>{top}</b>, blue ink says "
                                                    f"<b>{second}</b> (the runner-up)"))
-    st.html(f"<h4 style='margin:0.5rem 0 0.75rem'>What the network sees</h4>"
+    st.html(f"<h4 style='margin:0.5rem 0 0.75rem;font-size:1.25rem;font-weight:600'>"
+            f"What the network sees</h4>"
             f"{charts.figure_row(figures)}")
 
 
@@ -197,7 +198,8 @@ def show_prediction(model, class_names: tuple[str, ...], x28: np.ndarray,
     top, second = int(order[0]), int(order[1])
     small = "font-size:0.875rem;opacity:0.7;margin:0.5rem 0 0"
     if verdict is not None and not verdict.is_digit:
-        head = (f"<h4 style='margin:0.25rem 0'>🤔 That doesn't look like a digit</h4>"
+        head = (f"<h4 style='margin:0.25rem 0;font-size:1.4rem;font-weight:600'>"
+                f"🤔 That doesn't look like a digit</h4>"
                 f"<p style='{small}'>Best guess: <b>{html.escape(class_names[top])}</b> "
                 f"({probs[top]:.0%}). A network that learned digits answers every drawing with a "
                 "digit; a second, small network that has also seen dots, lines, scribbles and "
