@@ -137,6 +137,10 @@ def test_undo_redo_and_clear(page, app_url):
     undo.click()                                             # a cleared drawing comes back
     wait_for_answer(page, "7")
     assert ink_at(frame, 140, 150) and ink_at(frame, 80, 45)
+    page.keyboard.press("Control+z")                         # the keys work too (the canvas's
+    wait_for_answer(page, "1")                               # frame has the focus): back ...
+    page.keyboard.press("Control+Shift+z")                   # ... and forward again
+    wait_for_answer(page, "7")
 
 
 def test_the_pen_width_control(page, app_url):
