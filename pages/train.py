@@ -24,6 +24,10 @@ from pages import class_widgets, shared
 
 FAST_REFRESH_S, REFRESH_S = 0.25, 1.0   # the live panel's refresh: fast in a run's first seconds
 FAST_FOR_S = 4.0
+# A queued or paused run changes slowly: its page asks less often. (Every queued page polling at
+# 4 Hz, as in a run's first seconds, saturated a 2-core server with a class of 30 waiting for one
+# training slot: bench/bench_load.py.)
+QUEUED_REFRESH_S, PAUSED_REFRESH_S = 2.0, 5.0
 SETTLE_S = 0.8        # a live change (learning rate...) applies once the input has been still this long
 FIRST_POINT_WAIT_S = 0.4   # after Start, wait this long at most for the untrained network's point
 
@@ -312,9 +316,10 @@ if run is None:
         col.plotly_chart(charts.unchecked(empty.figure(panel, epochs=hp.epochs if hp else None)),
                          key=f"curves_{panel}", config={"displayModeBar": False})
 else:
-    fast = snap.active and snap.elapsed < FAST_FOR_S
-    st.fragment(live_panel, run_every=(FAST_REFRESH_S if fast else REFRESH_S) if snap.active else None)(
-        snap.state, fast)
+    fast = snap.state == RUNNING and snap.elapsed < FAST_FOR_S
+    every = {RUNNING: FAST_REFRESH_S if fast else REFRESH_S, QUEUED: QUEUED_REFRESH_S,
+             PAUSED: PAUSED_REFRESH_S}.get(snap.state)
+    st.fragment(live_panel, run_every=every)(snap.state, fast)
 
     # Chart options (a change reruns the page, and with it the chart).
     others = compare_options(run)
