@@ -67,6 +67,8 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("data", "_record_verified", "json.dump(entries, f, indent=1, sort_keys=False)",
      "only the order of keys in a file that is read back with json.loads"),
     ("runs", "wait", "self._record(force=False)", "RunService._record does not use `force`"),
+    ("trainer", "__init__", 'self._val: tuple[float, float] | None = ""',
+     "'' and None are both false, and _val is only ever tested for truth before it is set"),
 ]
 
 

@@ -175,6 +175,7 @@ def test_stopping_a_paused_run_saves_it_and_says_at_which_step():
     s = t.snapshot()
     assert (s.state, s.reason) == (STOPPED, "stopped by the user at step 3")
     assert saved["checkpoint"]["counters"]["step"] == 3 and saved["checkpoint"]["batch"] == 3
+    assert saved["checkpoint"]["best_model"] is None and saved["checkpoint"]["counters"]["val"] is None
     assert t.history.snapshot()[0].step == [1, 2, 3]
     assert len(t.optimizer.state) == 0
     assert not t.step_once() and t.snapshot().step == 3        # Step after the end does nothing
@@ -203,6 +204,7 @@ def test_step_after_a_finished_run_does_nothing():
 def test_wait_returns_false_while_the_run_goes_on():
     t = make(epochs=200)
     assert t.start()
+    assert t._thread.daemon          # a training run never keeps the process (CLI, server) alive
     assert t.wait(0.05) is False
     t.stop()
     assert t.wait(10) is True
