@@ -149,9 +149,12 @@ def pct(values: list[float], q: float) -> float:
 
 
 def show(name: str, ms: list[float], target: float | None = None) -> None:
+    """p50 and p90; strokes whose final answer was on screen before the pen lifted (the last
+    moves changed nothing the network sees) are counted apart, not as 0 ms."""
     tail = f"   (target p90 <= {target:.0f} ms)" if target else ""
     if ms.count(0.0):
-        tail += f"   ({ms.count(0.0)} already shown before the pen lifted)"
+        tail += f"; {ms.count(0.0)} more already shown before the pen lifted"
+        ms = [m for m in ms if m != 0.0] or [0.0]
     print(f"  {name:<46} p50 {statistics.median(ms):6.0f} ms   p90 {pct(ms, 0.9):6.0f} ms"
           f"   n={len(ms)}{tail}")
 
