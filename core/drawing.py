@@ -98,12 +98,16 @@ def decode(message) -> Drawing | None:
                    pen=_number(message.get("pen", 20), "pen", 1, MAX_PEN))
 
 
+def _compact(v: float) -> float | int:
+    return int(v) if float(v).is_integer() else v
+
+
 def encode(drawing: Drawing) -> dict:
-    """The message for a Drawing (decode(encode(d)) == d for integer points): what the canvas
-    sends, and what the page hands back to a freshly opened canvas to restore a drawing."""
+    """The message for a Drawing (decode(encode(d)) == d): what the canvas sends, and what the
+    page hands back to a freshly opened canvas to restore a drawing."""
     return {"v": VERSION, "size": list(drawing.size), "seq": drawing.seq,
-            "down": drawing.pen_down, "pen": drawing.pen,
-            "strokes": [{"w": s.width, "p": [c for xy in s.points for c in xy]}
+            "down": drawing.pen_down, "pen": _compact(drawing.pen),
+            "strokes": [{"w": _compact(s.width), "p": [_compact(c) for xy in s.points for c in xy]}
                         for s in drawing.strokes]}
 
 
