@@ -67,6 +67,9 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("data", "_record_verified", "json.dump(entries, f, indent=1, sort_keys=False)",
      "only the order of keys in a file that is read back with json.loads"),
     ("runs", "wait", "self._record(force=False)", "RunService._record does not use `force`"),
+    ("runs", "close", "self._record(force=None)", "RunService._record does not use `force`"),
+    ("runs", "_snapshot", 'epochs=rec.config.get("epochs", 1), samples_per_second=rec.samples_per_second,',
+     "a ledger row's config is always a full HyperParams.to_dict(): 'epochs' is never missing"),
     ("trainer", "__init__", 'self._val: tuple[float, float] | None = ""',
      "'' and None are both false, and _val is only ever tested for truth before it is set"),
 ]

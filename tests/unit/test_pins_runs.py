@@ -554,3 +554,34 @@ def test_curves_of_live_runs_are_never_dropped(make):
     assert fresh.get("alice", ended.id).curves()[0].step == [1, 2]
     assert set(fresh._curves) == {x.id, y.id}       # the ended run's went; the live ones stay
     assert x.curves()[0].step == []
+
+
+def test_pause_and_stop_through_the_service_carry_their_reasons(make):
+    svc = make()
+    run = svc.submit("alice", hp(epochs=200))
+    wait_until(lambda: state(run) == RUNNING)
+    svc.pause("alice", run.id)
+    wait_until(lambda: state(run) == PAUSED)
+    assert run.snapshot().reason == ""               # a plain Pause gives no reason
+    svc.stop("alice", run.id, "stopped by your teacher")
+    assert svc.wait(run.id, 30)
+    assert run.snapshot().reason.startswith("stopped by your teacher at step ")
+
+
+def test_a_resumed_run_queues_from_the_moment_it_was_resumed(tmp_path):
+    svc = RunService(Ledger(tmp_path / "h"), limits=limits(), supervise=False)   # one slot
+    try:
+        now = [5.0]
+        svc._clock = lambda: now[0]
+        holder, x, y = StandIn(holds=True, eta=10.0, speed=100.0), StandIn(), StandIn()
+        x.resume = lambda: None
+        for rid, handle, owner, arrived in (("h", holder, "ann", 0.0), ("x", x, "bob", None),
+                                            ("y", y, "cat", 8.0)):
+            svc._live[rid] = runs_mod._Live(handle, arrived=arrived, owner=owner)
+        svc.resume("bob", "x")                       # at t = 5, before y arrived (t = 8)
+        now[0] = 10.0
+        svc._dispatch()
+        assert [(r, q[0]) for r, q in svc._queue.items()] == [("x", 1), ("y", 2)]
+    finally:
+        svc._live.clear()
+        svc.close()
