@@ -228,3 +228,13 @@ def test_a_value_outside_the_choices_is_shown_as_it_is():
 
 def test_the_error_message_lists_every_problem():
     assert str(ConfigError({"lr": "too big", "depth": "not a number"})) == "lr: too big; depth: not a number"
+
+
+def test_underscores_typed_anywhere_in_a_whole_number_are_ignored():
+    """A URL or CLI value like '60_000' is a number; so are sloppier groupings ('10__000',
+    '1000_'), which Python's int() alone would refuse."""
+    assert parse_value(PARAM["subset"], " 10__000 ") == 10000
+    assert parse_value(PARAM["subset"], "1000_") == 1000
+    assert parse_value(PARAM["batch_size"], "_64") == 64
+    with pytest.raises(ValueError, match="expected an integer, got '6 4'"):
+        parse_value(PARAM["batch_size"], "6 4")

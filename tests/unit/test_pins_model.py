@@ -122,3 +122,18 @@ def test_dropout_scales_kept_units_and_describes_itself():
     assert (y == 0).float().mean().item() == pytest.approx(0.2, abs=0.02)
     assert repr(d) == "Dropout(p=0.2)"
     assert torch.equal(model.Dropout(0.0).train()(torch.ones(5)), torch.ones(5))
+
+
+def test_on_a_gpu_the_dropout_mask_comes_from_the_runs_generator(monkeypatch):
+    """Off the CPU, keep_mask draws Bernoulli numbers with the run's seeded generator (so a
+    seeded GPU run repeats). This machine has no GPU: torch.empty is made to put the 'cuda'
+    tensor on the CPU, where the same bernoulli_ call runs."""
+    real_empty = torch.empty
+    monkeypatch.setattr(torch, "empty", lambda *a, device=None, **kw: real_empty(*a, **kw))
+    torch.manual_seed(123)             # the global generator is not the one to use
+    masks = [model.keep_mask(torch.Size([40, 50]), 0.3, "cuda", torch.Generator().manual_seed(5))
+             for _ in range(2)]
+    expected = real_empty(40, 50).bernoulli_(0.3, generator=torch.Generator().manual_seed(5)).bool()
+    assert masks[0].dtype == torch.bool and masks[0].shape == (40, 50)
+    assert torch.equal(masks[0], expected) and torch.equal(masks[1], expected)
+    assert masks[0].float().mean().item() == pytest.approx(0.3, abs=4 * math.sqrt(0.21 / 2000))
