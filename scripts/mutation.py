@@ -136,29 +136,46 @@ def sample(module: str, ws: Path, n: int | None) -> list[str]:
     return names if n is None or n >= len(names) else sorted(random.Random(module).sample(names, n))
 
 
+def function_key(name: str) -> str:
+    """core.runs.xǁRunServiceǁwait__mutmut_3 -> xǁRunServiceǁwait (mutmut's key for its hashes)."""
+    return re.sub(r"__mutmut_\d+$", "", name.split(".")[-1])
+
+
+def saved(ws: Path, meta: dict) -> dict[str, str]:
+    """Verdicts of earlier runs that still mean what they meant. mutmut numbers a function's
+    mutants in order, so once the function's code changes `..._mutmut_7` is a different mutant:
+    a verdict is kept only while its function's hash is the one it was recorded under."""
+    path, hashes = ws / "verdicts.json", ws / "verdict_hashes.json"
+    out = json.loads(path.read_text()) if path.exists() else {}
+    recorded = json.loads(hashes.read_text()) if hashes.exists() else {}
+    now = meta["hash_by_function_name"]
+    return {k: v for k, v in out.items() if recorded.get(k) and recorded[k] == now.get(function_key(k))}
+
+
 def verdicts(module: str, ws: Path, names: list[str]) -> dict[str, str]:
     """Each mutant of `names` that has a result: killed, survived (no test failed, or no test
-    reaches it) or equivalent. Kills recorded by earlier runs (verdicts.json) are kept: tests are
-    only ever added, so a mutant once killed stays killed; the file also survives mutmut
-    resetting its results when the test selection changes."""
+    reaches it) or equivalent. Kills recorded by earlier runs (verdicts.json) are kept while the
+    mutated function is unchanged: tests are only ever added, so a mutant once killed stays
+    killed; the file also survives mutmut resetting its results when the test selection changes."""
     from mutmut.stats import status_by_exit_code as status   # killed, survived, no tests, timeout...
     meta = json.loads((ws / "mutants" / "core" / f"{module}.py.meta").read_text())
-    saved = ws / "verdicts.json"
-    out = json.loads(saved.read_text()) if saved.exists() else {}
+    out = saved(ws, meta)
     for name in names:
         s = status[meta["exit_code_by_key"].get(name)]
         if s in ("killed", "timeout", "segfault"):
             out[name] = "killed"
         elif s in ("survived", "no tests") and out.get(name) != "killed":
             out[name] = "equivalent" if equivalent(module, ws, name) else "survived"
-    saved.write_text(json.dumps(out, indent=1, sort_keys=True))
+    (ws / "verdicts.json").write_text(json.dumps(out, indent=1, sort_keys=True))
+    hashes = {k: meta["hash_by_function_name"].get(function_key(k)) for k in out}
+    (ws / "verdict_hashes.json").write_text(json.dumps(hashes, indent=1, sort_keys=True))
     return {k: out[k] for k in names if k in out}
 
 
 def equivalent(module: str, ws: Path, name: str) -> bool:
     diff = mutmut(ws, "show", name, capture=True).stdout
     added = [l[1:].strip() for l in diff.splitlines() if l.startswith("+") and not l.startswith("+++")]
-    func = re.sub(r"__mutmut_\d+$", "", name.split(".")[-1])   # x_load, xǁRunServiceǁwait
+    func = function_key(name)   # x_load, xǁRunServiceǁwait
     func = func.split("ǁ")[-1] if "ǁ" in func else func.removeprefix("x_")
     return any(m == module and f == func and text in added for m, f, text, _ in EQUIVALENT)
 
@@ -187,7 +204,8 @@ def main() -> int:
         if args.report:
             pass
         elif args.rerun_survivors and (ws / "verdicts.json").exists():
-            before = json.loads((ws / "verdicts.json").read_text())
+            meta = ws / "mutants" / "core" / f"{module}.py.meta"
+            before = saved(ws, json.loads(meta.read_text())) if meta.exists() else {}
             todo = [n for n in names if before.get(n) not in ("killed", "equivalent")]
             if todo:
                 mutmut(ws, "run", "--max-children", "1", *todo)
