@@ -13,6 +13,7 @@ from core import data, runs as runs_mod
 from core.config import HyperParams
 from core.ledger import Ledger
 from core.memory import estimate
+from core.executors.local import LocalExecutor
 from core.runs import Refused, RunService, WeightsUnavailable, train_count
 from core.settings import GB, Limits
 from core.states import FINISHED, IDLE, PAUSED, QUEUED, RUNNING, STOPPED
@@ -584,4 +585,68 @@ def test_a_resumed_run_queues_from_the_moment_it_was_resumed(tmp_path):
         assert [(r, q[0]) for r, q in svc._queue.items()] == [("x", 1), ("y", 2)]
     finally:
         svc._live.clear()
+        svc.close()
+
+
+# -- after a restart: runs a cluster still trains are found again -----------------------------------
+
+class Reattaching(LocalExecutor):
+    """A cluster stand-in: after the restart it still holds the run `keeps` (a trainer resumed
+    from the run's checkpoint, as a detached actor would have gone on) and has lost the others."""
+
+    def __init__(self, limits, ledger, keeps):
+        super().__init__(limits)
+        self.ledger, self.keeps, self.asked, self.handle = ledger, keeps, [], None
+
+    def reattach(self, run_id, hp, *, history, sink):
+        self.asked.append((run_id, hp, history.snapshot((0, 0, 0))[0].step))
+        if run_id != self.keeps:
+            return None
+        state = self.ledger.load_weights(self.ledger.checkpoint_path(run_id))
+        self.handle = self.create(run_id, hp, history=history, sink=sink, resume=state)
+        return self.handle
+
+
+def test_after_a_restart_a_run_the_cluster_still_trains_is_recorded_by_the_new_server(tmp_path):
+    first = RunService(Ledger(tmp_path / "home"), limits=limits(runs_per_student=5))
+    ids, at = [], {}
+    for _ in range(2):
+        run = first.submit("alice", hp(epochs=200))
+        wait_until(lambda: run.snapshot().step >= 3)
+        first.stop("alice", run.id)
+        assert first.wait(run.id, 30)
+        ids.append(run.id)
+    first.close()
+    for rid in ids:   # as if the server had died while both trained (since their checkpoints)
+        at[rid] = first.ledger.get_run(rid).checkpoint_step
+        first.ledger.truncate_curves(rid, at[rid])
+        first.ledger.update_run(rid, state=RUNNING, ended=None, reason="")
+    gone, kept = ids
+    ledger, clock = Ledger(tmp_path / "home"), Clock()
+    exe = Reattaching(limits(), ledger, keeps=kept)
+    svc = RunService(ledger, exe, limits=limits(runs_per_student=5), clock=clock, supervise=False)
+    try:
+        assert svc.reattached == [kept] and svc.recovered == [gone]
+        assert exe.asked == [(rid, hp(epochs=200), list(range(1, at[rid] + 1))) for rid in ids]
+        assert ledger.get_run(gone).state == "interrupted"
+        rec = ledger.get_run(kept)
+        assert (rec.state, rec.reason, rec.ended) == (IDLE, "", None)   # what its handle says
+        lv = svc._live[kept]
+        assert lv.handle is exe.handle and lv.owner == "alice" and lv.arrived == clock.t
+        assert lv.memory == estimate(hp(epochs=200)).total and lv.checkpoint_step == at[kept]
+        assert svc._history(kept) is exe.handle.history
+        assert svc.get("alice", kept).snapshot().step == at[kept]
+        svc._record(force=True)                        # nothing new: the ledger is unchanged
+        assert ledger.get_run(kept).checkpoint_step == at[kept]
+        assert ledger.load_curves(kept).step == list(range(1, at[kept] + 1))
+        assert svc.start("alice", kept)                # the new server controls it
+        svc._dispatch()
+        wait_until(lambda: exe.handle.snapshot().step >= at[kept] + 2)
+        svc.stop("alice", kept)
+        assert exe.handle.wait(30) and svc.flush_checkpoints()
+        svc._record(force=True)
+        end = ledger.get_run(kept)
+        assert end.state == STOPPED and end.checkpoint_step == end.step > at[kept] + 1
+        assert ledger.load_curves(kept).step == list(range(1, end.step + 1))   # each step once
+    finally:
         svc.close()
