@@ -540,3 +540,74 @@ def test_without_early_stopping_bad_epochs_do_not_end_the_run():
     t._validate = lambda x, y, full: (next(losses), 0.5)
     assert [t._epoch_end() for _ in range(4)] == [True] * 4
     assert t.snapshot().best_val_epoch == 1 and t.snapshot().state == IDLE
+
+
+# -- what the earlier tests left open (mutation testing's survivors) -----------------------------
+
+def test_no_checkpoint_between_epoch_ends_while_the_last_is_recent():
+    """A flush after every step, but CHECKPOINT_SECONDS (60 s) not yet past: checkpoints come
+    only at the epoch end and at the finish."""
+    steps = []
+    t = make(epochs=1, sink=lambda kind, state: steps.append((kind, state["counters"]["step"])))
+    t.metrics.FLUSH_STEPS = 1
+    assert t.start() and t.wait(60)
+    assert steps == [("checkpoint", 20), ("checkpoint", 20)]
+
+
+def test_setting_a_value_back_before_the_next_step_cancels_the_pending_change():
+    t = live_run("sgd", lr=0.01)
+    t.set_live("lr", 0.05)
+    t.set_live("lr", 0.01)                     # changed my mind: back to the current value
+    step_and_stop(t)
+    assert t.optimizer.param_groups[0]["lr"] == 0.01 and t.snapshot().live["lr"] == 0.01
+    assert t.history.snapshot()[0].events == []
+
+
+def test_a_class_run_says_how_many_test_images_were_held_out():
+    t = Trainer(hp(), device="cpu", threads=1, test_indices=torch.arange(0, 10000, 4))
+    assert t.start() and t.wait(60)
+    reason = t.snapshot().reason
+    assert reason.endswith(" on the 2,500 test images (7,500 held out for your class's challenge)"), reason
+    acc = float(reason.split("test accuracy ")[1].split("%")[0]) / 100
+    ds = data.load("mnist")
+    idx = torch.arange(0, 10000, 4)
+    assert acc == pytest.approx(evaluate(t.model, ds.test_x[idx], ds.test_y[idx])[1], abs=5e-5)
+
+
+def test_the_data_set_is_loaded_onto_the_runs_device(monkeypatch):
+    asked = []
+    real = data.load
+    monkeypatch.setattr(trainer_mod.data, "load", lambda name, *a, **kw: asked.append((name, a, kw)) or real(name, *a, **kw))
+    t = Trainer(hp(dataset="mnist"), device="cpu", threads=1)
+    assert [(n, a or tuple(kw.values())) for n, a, kw in asked] == [("mnist", (t.device,))]
+
+
+def test_a_snapshot_replaced_in_part_keeps_the_rest():
+    t = make()
+    s = t.snapshot()
+    q = s.replace(queue_position=3, queue_wait=12.5)
+    assert (q.queue_position, q.queue_wait) == (3, 12.5)
+    assert q.replace(queue_position=s.queue_position, queue_wait=s.queue_wait) == s
+    assert (s.queue_position, s.queue_wait) != (3, 12.5)           # the original is unchanged
+
+
+def test_adam_uses_the_fused_kernel_on_the_cpu():
+    m = torch.nn.Linear(3, 2)
+    assert make_optimizer(hp(optimizer="adam"), m.parameters()).defaults["fused"] is True
+
+
+def test_both_malloc_settings_are_made(monkeypatch):
+    calls, ok = [], {-1: 1, -3: 1}
+
+    class CDLL:
+        def __init__(self, name):
+            assert name is None
+
+        def mallopt(self, param, value):
+            calls.append((param, value))
+            return ok[param]
+    monkeypatch.setattr(trainer_mod.ctypes, "CDLL", CDLL)
+    assert trainer_mod.keep_freed_memory_for_reuse() is True
+    assert calls == [(-1, 64 << 20), (-3, 16 << 20)]      # M_TRIM_THRESHOLD, then M_MMAP_THRESHOLD
+    ok[-3] = 0
+    assert trainer_mod.keep_freed_memory_for_reuse() is False   # glibc refused one: not done
