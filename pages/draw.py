@@ -29,6 +29,8 @@ from core.states import (DIVERGED, FAILED, FINISHED, IDLE, INTERRUPTED, PAUSED, 
                          STOPPED)
 from pages import canvas, class_widgets, shared
 
+shared.use_st_navigation()   # first: a visit straight to this page (see shared)
+
 CANVAS = "draw_canvas"  # the canvas's key (tests hand drawings to the page under it)
 PICKER = "draw_model"
 DEFAULT = shared.NO_RUN  # the picker's value for the default model

@@ -28,6 +28,8 @@ from core.sweep import (METRICS, Sweep, SweepError, SweepSpec, effective, list_s
 from core.sweep_table import line_chart
 from pages import shared
 
+shared.use_st_navigation()   # first: a visit straight to this page (see shared)
+
 REFRESH_S = 1.5         # while a sweep runs, its panel refreshes this often
 LESSON, OWN = "A lesson", "My own grid"
 NONE = ""               # the second parameter's "none" option

@@ -3,6 +3,8 @@ import streamlit as st
 
 from pages import shared
 
+shared.use_st_navigation()   # first: a visit straight to this page (see shared)
+
 shared.owner()
 st.title("🧠 MNIST neural-network playground")
 st.markdown(

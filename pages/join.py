@@ -14,6 +14,8 @@ from core.states import FINISHED
 from pages import class_widgets as cw
 from pages import shared
 
+shared.use_st_navigation()   # first: a visit straight to this page (see shared)
+
 LIVE_S = 2.0
 
 

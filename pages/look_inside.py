@@ -22,6 +22,8 @@ from core.states import DIVERGED, QUEUED, RUNNING
 from core.verdict import TAB_FAILS, TAB_SIGNAL, TAB_WEIGHTS
 from pages import shared
 
+shared.use_st_navigation()   # first: a visit straight to this page (see shared)
+
 REFRESH_S = 3.0
 BATCH = 512                    # the fixed batch of the signal-propagation tab
 PAGE_SIZE = 24                 # digits per gallery page

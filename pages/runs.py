@@ -22,6 +22,8 @@ from core.config import PARAM, PARAMS
 from core.states import ACTIVE_STATES
 from pages import shared
 
+shared.use_st_navigation()   # first: a visit straight to this page (see shared)
+
 REFRESH_S = 2.0          # while a run trains, the table and the curves refresh this often
 FILTERABLE = ("state", *(p.name for p in PARAMS))
 SORTS = {"newest first": ("#", False), "best validation accuracy": ("best val acc", False),

@@ -11,8 +11,14 @@ from __future__ import annotations
 import math
 import re
 import secrets
+import sys
 import threading
 
+# pandas whole, here, before any page draws: plotly and Streamlit import it lazily at their first
+# chart or table, and a class's first visits (many sessions at once, e.g. after a restart) raced
+# on a half-imported pandas ("partially initialized module 'pandas' has no attribute 'Series'").
+# Importing this module is serialized by Python's import lock; the first chart is not.
+import pandas  # noqa: F401
 import streamlit as st
 import torch
 
@@ -276,19 +282,38 @@ def meta_model(hp: HyperParams) -> model_lib.MLP:
         return model_lib.MLP(model_lib.Arch.of(hp))
 
 
-def _use_st_navigation() -> None:
-    """Streamlit 1.67 treats a folder named `pages/` beside the entry script as a legacy (v1)
-    multipage app until app.py has run once in the process: a first visit straight to /train
-    would run this page without app.py's st.navigation (wrong menu, `shared` listed as a page).
-    The first page run that sees legacy mode switches the whole process to st.navigation and
-    reruns, which goes through app.py. (Known upstream: streamlit/streamlit#10276.)"""
+# Off only under streamlit.testing's AppTest (tests/app/conftest.py), which resets Streamlit's
+# legacy flag before every run and opens pages the legacy way on purpose (AppTest.switch_page).
+SWITCH_TO_NAVIGATION = True
+
+
+def use_st_navigation() -> None:
+    """Every page calls this first. Streamlit 1.67 treats a folder named `pages/` beside the entry
+    script as a legacy (v1) multipage app until app.py has run once in the process: a first visit
+    straight to /train (a reloaded tab after a server restart: a whole class at once) runs the
+    page without app.py's st.navigation (wrong menu, `shared` listed as a page). Such a run
+    switches the whole process to st.navigation and reruns, which goes through app.py. Known
+    upstream: streamlit/streamlit#10276.
+
+    Not at import time: a rerun raised inside `import pages.shared` broke the imports of other
+    sessions importing the same modules at that moment ("cannot import name 'class_widgets'").
+    And per run, not per process: sessions that started in legacy mode before the switch see
+    the flag already cleared, so each looks for the legacy dispatcher on its own call stack."""
     from streamlit.runtime.pages_manager import PagesManager
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-    if PagesManager.uses_pages_directory and get_script_run_ctx() is not None:
+    if not SWITCH_TO_NAVIGATION or get_script_run_ctx() is None:
+        return
+    if PagesManager.uses_pages_directory or _legacy_run():
         PagesManager.uses_pages_directory = False
         st.rerun()
 
 
-_use_st_navigation()
-
+def _legacy_run() -> bool:
+    """Whether this script run was dispatched by Streamlit's v1 multipage code (`_mpa_v1`)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "_mpa_v1" and "streamlit" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False

@@ -29,6 +29,8 @@ from core.states import ACTIVE_STATES, BADGE, DIVERGED, FINISHED
 from pages import class_widgets as cw
 from pages import shared
 
+shared.use_st_navigation()   # first: a visit straight to this page (see shared)
+
 LIVE_S = 2.0            # the students' table refreshes this often
 BOARD_S = 1.0           # ... and the leaderboard (one small query: a submission shows at once)
 CHART_S = 5.0           # the class chart (points only change when runs end)

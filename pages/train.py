@@ -22,6 +22,8 @@ from core.states import ACTIVE_STATES, BADGE, DIVERGED, FAILED, FINISHED, IDLE, 
 from core.trainer import RunSnapshot
 from pages import class_widgets, shared
 
+shared.use_st_navigation()   # first: a visit straight to this page (see shared)
+
 FAST_REFRESH_S, REFRESH_S = 0.25, 1.0   # the live panel's refresh: fast in a run's first seconds
 FAST_FOR_S = 4.0
 # A queued or paused run changes slowly: its page asks less often. (Every queued page polling at

@@ -9,6 +9,11 @@ from pages import shared
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
+# AppTest resets Streamlit's "legacy pages/ folder" flag before every run and opens the page of
+# switch_page() the legacy way; the app's switch to st.navigation (for a real server's first
+# visits, tests/browser/test_first_visits_browser.py) would rerun onto the default page instead.
+shared.SWITCH_TO_NAVIGATION = False
+
 
 @pytest.fixture
 def open_page():
