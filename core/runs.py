@@ -139,7 +139,7 @@ def make_executor(limits: Limits):
 
 class RunService:
     TICK = 0.1              # the supervisor looks at slots this often
-    RECORD_SECONDS = 1.0    # ... and copies curves into the ledger this often
+    RECORD_SECONDS = 1.0    # ... and copies curves into the ledger this often, and after each checkpoint
     CARE_SECONDS = 2.0      # ... and looks for abandoned and overlong runs this often
     KEEP_ENDED = 8          # ended runs whose handles (weights in memory) are kept
     KEEP_CURVES = 32        # ledger curves kept in memory (the runs pages look at)
@@ -162,6 +162,7 @@ class RunService:
         self._queue: dict[str, tuple[int, float]] = {}   # run id -> (position, wait)
         self._stop = threading.Event()
         self._last_record = self._last_care = 0.0
+        self._record_soon = False   # a checkpoint was just written: record at the next tick
         # Checkpoint files are written by a thread of their own: torch.save + fsync of a large
         # network takes ~0.1 s that the training thread should not wait for. The newest state of
         # each run wins (an older one still waiting is dropped).
@@ -544,6 +545,7 @@ class RunService:
                             lv = self._live.get(run_id) or self._ended.get(run_id)
                             if lv is not None:
                                 lv.checkpoint_step = state["counters"]["step"]
+                            self._record_soon = True   # its step and the curves up to it, together
                         if lv is None or run_id not in self._live:
                             self.ledger.update_run(run_id, checkpoint_step=state["counters"]["step"])
             except Exception:   # a full disk: the run goes on, and says so in the log
@@ -682,8 +684,9 @@ class RunService:
             try:
                 self._dispatch()
                 now = time.monotonic()
-                if now - self._last_record >= self.RECORD_SECONDS or self._any_changed():
-                    self._last_record = now
+                if (now - self._last_record >= self.RECORD_SECONDS or self._record_soon
+                        or self._any_changed()):
+                    self._last_record, self._record_soon = now, False
                     self._record()
                 if now - self._last_care >= self.CARE_SECONDS:
                     self._last_care = now

@@ -200,6 +200,12 @@ class CurveView:
         if smoothing is not None and float(smoothing) != self.smoothing:
             self.reset(smoothing)
         new, cursor = fetch(self.cursor)
+        if any(now < seen for now, seen in zip(cursor, self.cursor)):
+            # Fewer points than this view has drawn: the run was continued from an earlier
+            # checkpoint and its curves cut back to it. Start over, or the points after the
+            # checkpoint would be drawn twice (their old copies and the new ones).
+            self.reset(self.smoothing)
+            new, cursor = fetch(self.cursor)
         return self.update(new, cursor)
 
     # -- what the chart and the verdict read ----------------------------------------------------

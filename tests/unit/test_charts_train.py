@@ -91,6 +91,25 @@ def test_a_new_smoothing_starts_over_from_the_first_point():
     assert view.figure("loss")["data"][0]["y"] == list(np.linspace(2, 1, 100))   # raw again
 
 
+def test_a_run_continued_from_an_earlier_checkpoint_is_drawn_once_not_twice():
+    """The page drew 8 validation points; the run is continued from the checkpoint of the 6th
+    (its curves are cut back to it) and trains on: each point appears once, in order."""
+    def history(n):
+        h = History()
+        for i in range(n):
+            h.add_steps([i * 10 + 1], [1.0 / (i + 1)], [0.1 * i])
+            h.add_validation(i * 10 + 1, 1.0 / (i + 1), 0.1 * i, False)
+        return h
+    view = charts.CurveView(10, 0.0).sync(history(8).snapshot)
+    continued = history(6)                       # cut back to the checkpoint
+    view.sync(continued.snapshot)                # a refresh before it has trained on
+    continued.add_steps([61], [1 / 7], [0.6])
+    continued.add_validation(61, 1 / 7, 0.6, False)
+    view.sync(continued.snapshot)
+    assert view.val_step == [i * 10 + 1 for i in range(7)]
+    assert list(view.train_points()["x"]) == [i * 10 + 1 for i in range(7)]
+
+
 def test_per_refresh_cost_does_not_grow_with_the_run_length():
     """Generous bound (the benchmark prints the figures): a refresh that brings 500 new steps
     costs about the same after 10k and after 1M steps, well under the 50 ms target."""

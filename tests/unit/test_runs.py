@@ -50,6 +50,23 @@ def wait_until(cond, timeout=30.0):
         time.sleep(0.02)
 
 
+def test_an_epoch_end_reaches_the_ledger_at_once_with_its_checkpoint_and_curves(make):
+    """Issue 8: curve points reach the database at every epoch end, not only on the timer (a
+    crash just after an epoch end keeps that epoch): here the timer is off (an hour)."""
+    svc = make()
+    svc.RECORD_SECONDS = 3600.0
+    per_epoch = 6000 // 50
+    run = svc.submit("alice", hp(subset=6000, batch_size=50, epochs=200))
+    try:
+        wait_until(lambda: (svc.ledger.get_run(run.id).checkpoint_step or 0) > 0, 20)
+        rec, curves = svc.ledger.get_run(run.id), svc.ledger.load_curves(run.id)
+        assert rec.checkpoint_step % per_epoch == 0                 # an epoch end's checkpoint
+        assert rec.checkpoint_step in curves.val_step                # its epoch-end validation
+        assert max(curves.step) >= rec.checkpoint_step and rec.step >= rec.checkpoint_step
+    finally:
+        svc.stop("alice", run.id)
+
+
 def test_a_run_is_recorded_in_the_ledger_with_its_curves_and_final_figures(make, tmp_path):
     svc = make()
     run = svc.submit("alice", hp())
