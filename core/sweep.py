@@ -23,13 +23,11 @@ import difflib
 import itertools
 import json
 import logging
-import os
 import secrets
 import sys
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from . import states
@@ -669,8 +667,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--seeds", type=int, default=None, metavar="N", help=f"seeds per cell, 1 to {MAX_SEEDS} (default 1)")
     what.add_argument("--metric", choices=[m for m in METRICS if m.endswith("accuracy")], default=None,
                       help="what the table's cells show (default test_accuracy)")
-    parser.add_argument("--home", metavar="DIR", help="the data folder of the run ledger "
-                        "(default $MNIST_PLAYGROUND_HOME or ~/.local/share/mnist-playground)")
+    from .train import add_common_flags
+    add_common_flags(parser)          # --home, --device, --ray-address: as python -m core.train
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     base = parser.add_argument_group("base settings (as python -m core.train; a preset's own unless given)")
     for p in PARAMS:
@@ -733,15 +731,18 @@ def main(argv: list[str] | None = None) -> int:
         spec = spec_from_args(args)
     except SweepError as e:
         parser.error("; ".join(e.problems))
-    if args.home:
-        os.environ["MNIST_PLAYGROUND_HOME"] = str(Path(args.home).expanduser())
+    from .train import apply_common_flags, make_service
+    device = apply_common_flags(parser, {k: getattr(args, k) for k in ("home", "device", "ray_address")})
     from .data import DataError
-    from .ledger import Ledger, LedgerError
-    from .runs import Refused, RunService
+    from .executors import ClusterUnavailable
+    from .ledger import LedgerError
+    from .runs import Refused
     try:
-        svc = RunService(Ledger(), headless=True)
+        svc = make_service(device)   # every core of this machine, or the Ray cluster named
     except (LedgerError, OSError) as e:
         parser.error(f"--home: cannot use the data folder: {e}")
+    except ClusterUnavailable as e:
+        parser.error(str(e))
     owner = "cli"
     _say(f"{spec.name + ': ' if spec.name else ''}{spec.describe()} · {svc.slots()} training slot"
          f"{'s' if svc.slots() > 1 else ''} of {svc.limits.threads_per_run} thread"
