@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from scripts.app_server import app_server, launch_chromium  # noqa: E402
-from tests.browser.util import button, open_train, press, wait_for_state  # noqa: E402
+from tests.browser.util import open_train, press, wait_for_state  # noqa: E402
 
 QUERY = "epochs=40&batch_size=64&width=256&depth=2"       # the default-sized network, trains on
 BACKGROUND = "epochs=200&batch_size=128&width=256&depth=2"  # the other student's long run

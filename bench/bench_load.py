@@ -1,14 +1,14 @@
 """A class on one server: N simulated students against a real `streamlit run app.py` (issue 9).
 
     nice python bench/bench_load.py                 # N = 10, 30, 60 in turn, a fresh server each
-    nice python bench/bench_load.py --n 30 --seed 1
+    nice python bench/bench_load.py --n 30 --seed 1 [--images 30000] [-v]
 
 Each student is a real browser session over the app's websocket (scripts/ws_student.py: the
 same messages Chromium sends, its own owner cookie; 60 Chromiums would not fit beside the
 server on a 2-core machine). Students arrive over --arrive seconds, as a class opening the
 teacher's link, and each:
   (after the teacher has opened the app once: --cold leaves that out)
-  opens the Train page from the link (a small network, STUDENT_QUERY), moves the learning-rate
+  opens the Train page from the link (a small network, STUDENT), moves the learning-rate
   slider, reads for a moment, presses Start, watches (the page's live panel refreshes itself,
   as in the browser) until the run has finished, opens Draw and draws a digit three times.
 Printed per N:
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import statistics
@@ -47,10 +46,20 @@ from core.states import ENDED_STATES, FINISHED, QUEUED, RUNNING  # noqa: E402
 from scripts.app_server import app_server  # noqa: E402
 from scripts.ws_student import Student, digit_drawing  # noqa: E402
 
-# The teacher's link: one hidden layer of 64, 3,000 images, 2 epochs, batch 64 (~1-2 s of
-# training each on one core), so that 60 runs through one training slot fit in minutes.
-STUDENT = dict(depth=1, width=64, batch_size=64, epochs=2, subset=3000)
-STUDENT_QUERY = "&".join(f"{k}={v}" for k, v in STUDENT.items())
+# The teacher's link: one hidden layer of 64, batch 64, 2 epochs of --images images (default
+# 30,000: ~6-8 s per run on one core, validation and test included). Short enough that 60 runs
+# through one training slot fit in minutes; long enough that a run's fixed costs (its start,
+# step 0, the test, the page's fast refresh in its first 4 s) are a small share, as they are for
+# a real lesson's runs of a minute or more.
+STUDENT = dict(depth=1, width=64, batch_size=64, epochs=2, subset=30000)
+
+
+def student_config(images: int | None = None) -> dict:
+    return {**STUDENT, **({"subset": images} if images else {})}
+
+
+def query_of(config: dict) -> str:
+    return "&".join(f"{k}={v}" for k, v in config.items())
 LEARNING_RATES = ("0.0005", "0.002", "0.003", "0.005")   # what the students move the slider to
 
 
@@ -84,7 +93,8 @@ def say(*args) -> None:
         print(f"{time.strftime('%H:%M:%S')}", *args, file=sys.stderr, flush=True)
 
 
-async def one_student(url: str, i: int, rng: random.Random, deadline: float, draws: int = 3) -> StudentResult:
+async def one_student(url: str, i: int, rng: random.Random, deadline: float, draws: int = 3,
+                      config: dict = STUDENT) -> StudentResult:
     """One student's lesson, bounded by `deadline` (monotonic)."""
     s = Student(url, name=f"student{i:02d}")
     r = StudentResult(s.name, s.token)
@@ -95,7 +105,7 @@ async def one_student(url: str, i: int, rng: random.Random, deadline: float, dra
         say(s.name, name, s.state() or "", s.status()[:80])
     try:
         phase("open")
-        r.opens.append(await s.open("train", STUDENT_QUERY, timeout=min(120, left())))
+        r.opens.append(await s.open("train", query_of(config), timeout=min(120, left())))
         if s.widget("lr") is not None:
             await s.choose("lr", rng.choice(LEARNING_RATES), timeout=min(60, left()))
         await asyncio.sleep(rng.uniform(0.5, 3.0))            # reads the page
@@ -140,7 +150,7 @@ async def one_student(url: str, i: int, rng: random.Random, deadline: float, dra
 
 
 async def run_class(url: str, n: int, *, arrive: float = 10.0, seed: int = 0, limit: float = 1800,
-                    draws: int = 3) -> list[StudentResult]:
+                    draws: int = 3, config: dict = STUDENT) -> list[StudentResult]:
     """N students arriving over `arrive` seconds; all stop by `limit` seconds from now."""
     rng = random.Random(seed)
     deadline = time.monotonic() + limit
@@ -148,7 +158,7 @@ async def run_class(url: str, n: int, *, arrive: float = 10.0, seed: int = 0, li
 
     async def later(i, d):
         await asyncio.sleep(d)
-        return await one_student(url, i, random.Random(seed * 1000 + i), deadline, draws)
+        return await one_student(url, i, random.Random(seed * 1000 + i), deadline, draws, config)
     return list(await asyncio.gather(*(later(i, d) for i, d in enumerate(delays))))
 
 
@@ -183,16 +193,18 @@ class MemoryWatch:
             self.peak = max(self.peak, self.last)
 
 
-def headless_throughput(env: dict) -> float:
+def headless_throughput(env: dict, config: dict = STUDENT) -> float:
     """Samples per wall-clock second of one headless CLI run of the students' network on the
-    server's training cores (step 0, validation and the test included, as on the server)."""
-    flags = [a for k, v in STUDENT.items() for a in (f"--{k.replace('_', '-')}", str(v))]
+    server's training cores, timed as the server's runs are: from the run's start to its end
+    in the ledger (step 0, the validations and the test included; Python's start-up not)."""
+    from core.ledger import Ledger
+    flags = [a for k, v in config.items() for a in (f"--{k.replace('_', '-')}", str(v))]
     home = tempfile.mkdtemp(prefix="bench-load-headless-")
-    out = subprocess.run([sys.executable, "-m", "core.train", *flags, "--home", home, "--json"],
-                         cwd=ROOT, capture_output=True, text=True, check=True, timeout=600,
-                         env={**os.environ, **env}).stdout
-    res = json.loads(out.strip().splitlines()[-1])
-    return res["steps"] * STUDENT["batch_size"] / res["seconds"]
+    subprocess.run([sys.executable, "-m", "core.train", *flags, "--home", home, "--json"],
+                   cwd=ROOT, capture_output=True, text=True, check=True, timeout=600,
+                   env={**os.environ, **env})
+    (run,) = Ledger(home).list_runs()
+    return run.step * config["batch_size"] / (run.ended - run.started)
 
 
 def ledger_summary(home: Path, tokens: list[str]) -> dict:
@@ -212,7 +224,8 @@ def ledger_summary(home: Path, tokens: list[str]) -> dict:
             demand, end = demand + (b - end), b
     return {"runs": runs, "by_owner": {t: [r for r in runs if r.owner == t] for t in tokens},
             "samples": samples, "span": demand, "throughput": samples / demand if demand else 0.0,
-            "training_seconds": sum(r.seconds for r in runs)}
+            "training_seconds": sum(r.seconds for r in runs),
+            "training_speed": samples / max(sum(r.seconds for r in runs), 1e-9)}
 
 
 def server_limits(env: dict):
@@ -236,8 +249,17 @@ async def teacher_opens(url: str) -> float:
         await s.close()
 
 
+def in_thread(coro):
+    """Run a coroutine on an event loop of its own thread: the caller's thread may hold a running
+    loop already (pytest-playwright's sync API keeps one in the main thread)."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def measure(n: int, *, seed: int = 0, arrive: float = 10.0, env: dict | None = None,
-            limit: float = 1800, draws: int = 3, cold: bool = False, log=subprocess.DEVNULL) -> dict:
+            limit: float = 1800, draws: int = 3, cold: bool = False, config: dict = STUDENT,
+            log=subprocess.DEVNULL) -> dict:
     """Start a fresh server, run a class of N on it, and gather every figure (see the module
     docstring). Used by main() and by tests/browser/test_load_small.py."""
     env = dict(env or {})
@@ -245,18 +267,20 @@ def measure(n: int, *, seed: int = 0, arrive: float = 10.0, env: dict | None = N
     home = Path(tempfile.mkdtemp(prefix=f"bench-load-{n}-"))
     cores = {"MNIST_PLAYGROUND_TRAINING_CORES": str(limits.training_cores),
              "MNIST_PLAYGROUND_THREADS_PER_RUN": str(limits.threads_per_run)}
-    headless = [headless_throughput(cores)]
+    headless = [headless_throughput(cores, config)]
     with app_server(home=home, env=env, log=log) as server, MemoryWatch(server) as mem:
-        first_open = None if cold else asyncio.run(teacher_opens(server.url))
+        first_open = None if cold else in_thread(teacher_opens(server.url))
         idle_rss = server.rss()
         cpu0, t0 = cpu_seconds(server.pid), time.monotonic()
-        results = asyncio.run(run_class(server.url, n, arrive=arrive, seed=seed, limit=limit, draws=draws))
+        results = in_thread(run_class(server.url, n, arrive=arrive, seed=seed, limit=limit, draws=draws,
+                                        config=config))
         wall = time.monotonic() - t0
         server_cpu = (cpu_seconds(server.pid) - cpu0) / wall
         time.sleep(1.5)   # the supervisor records the last run's end
         led = ledger_summary(home, [r.token for r in results])
-    headless = statistics.mean(headless + [headless_throughput(cores)])   # before and after: drift
-    return {"n": n, "limits": limits, "results": results, "wall": wall, "headless": headless,
+    headless.append(headless_throughput(cores, config))   # before and after: the machine drifts
+    return {"n": n, "config": config, "limits": limits, "results": results, "wall": wall,
+            "headless": statistics.mean(headless), "headless_runs": headless,
             "first_open": first_open, "server_cpu": server_cpu,
             "ledger": led, "rss_peak": mem.peak, "rss_idle": idle_rss, "rss_last": mem.last}
 
@@ -305,7 +329,10 @@ def report(m: dict) -> None:
         print(f"  queue positions shown  {len(positions)} students saw one; largest {max(positions)}")
     ratio = led["throughput"] / m["headless"] if m["headless"] else float("nan")
     print(f"  training throughput    {led['throughput']:,.0f} samples/s over {led['span']:.0f} s "
-          f"with runs waiting or training vs headless {m['headless']:,.0f}: {ratio:.1%} (target >= 90 %)")
+          f"with runs waiting or training vs headless {m['headless']:,.0f}: {ratio:.1%} (target >= 90 %;"
+          f" headless before {m['headless_runs'][0]:,.0f}, after {m['headless_runs'][-1]:,.0f})")
+    print(f"  ... of which           the slot trained {led['training_seconds'] / led['span']:.0%} of that time "
+          f"(the rest: between runs); while training {led['training_speed']:,.0f} samples/s")
     print(f"  server memory (RSS)    idle {m['rss_idle'] / gb:.2f} GB, peak {m['rss_peak'] / gb:.2f} GB, "
           f"end {m['rss_last'] / gb:.2f} GB; budget {lim.server_memory / gb:.1f} GB")
     print(f"  Draw: drawing -> answer p50 {pct(draws, .5) * 1000:.0f} ms  p95 {pct(draws, .95) * 1000:.0f} ms  "
@@ -324,6 +351,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, nargs="*", default=[10, 30, 60])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--images", type=int, default=None, help=f"training images per run (default {STUDENT['subset']:,})")
     ap.add_argument("--arrive", type=float, default=10.0, help="students arrive over this many seconds")
     ap.add_argument("--limit", type=float, default=1800, help="stop a class after this many seconds")
     ap.add_argument("--log", default=None, help="write the server's log here")
@@ -333,10 +361,12 @@ def main() -> None:
     args = ap.parse_args()
     global VERBOSE
     VERBOSE = args.verbose
-    print(f"{os.cpu_count()} cores; each student: {STUDENT_QUERY}; load average {os.getloadavg()[0]:.1f}")
+    config = student_config(args.images)
+    print(f"{os.cpu_count()} cores; each student: {query_of(config)}; load average {os.getloadavg()[0]:.1f}")
     for n in args.n:
         log = open(args.log, "a") if args.log else subprocess.DEVNULL
-        report(measure(n, seed=args.seed, arrive=args.arrive, limit=args.limit, cold=args.cold, log=log))
+        report(measure(n, seed=args.seed, arrive=args.arrive, limit=args.limit, cold=args.cold,
+                       config=config, log=log))
 
 
 if __name__ == "__main__":

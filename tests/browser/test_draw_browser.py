@@ -8,7 +8,7 @@ import statistics
 
 from bench.bench_draw import WATCH, answer_time, canvas_frame
 from core.states import BADGE, RUNNING
-from tests.browser.util import button, open_train, press, wait_for_app, wait_for_state
+from tests.browser.util import open_train, press, stop_if_active, wait_for_app, wait_for_state
 
 HINT = "text=Draw a digit on the black canvas"
 NOT_A_DIGIT = "That doesn't look like a digit"
@@ -240,5 +240,4 @@ def test_predictions_follow_a_run_while_it_trains(page, app_url):
     assert answer(page) in list("0123456789") + ["not a digit"]   # the drawing is still read
     page.goto(the_run)                                       # stop it, unless it has finished
     wait_for_app(page, ".st-key-btn_stop button:visible")
-    if button(page, "btn_stop").is_enabled():
-        press(page, "btn_stop")
+    stop_if_active(page)

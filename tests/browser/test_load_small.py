@@ -3,10 +3,11 @@
 opening the Train page from the teacher's link, moving the learning rate, pressing Start,
 watching the run finish and drawing a digit. Bounds are generous (CI machines are busy); the
 figures themselves come from `python bench/bench_load.py`."""
-from bench.bench_load import STUDENT, measure, pct, problems
+from bench.bench_load import measure, pct, problems, student_config
 from tests.browser.conftest import ARTIFACTS, ONE_SLOT
 
 N = 3
+CONFIG = student_config(images=3000)   # ~1 s runs: the test stays short
 CLICK_P95_S = 5.0          # target at N = 30 is 1 s (bench); here only "answered at all, soon"
 FIRST_POINT_S = 10.0
 DRAW_S = 5.0
@@ -16,13 +17,13 @@ THROUGHPUT_SHARE = 0.3     # of a headless run on the same cores (target 90 %, b
 def test_three_students_share_a_server():
     ARTIFACTS.mkdir(exist_ok=True)
     with open(ARTIFACTS / "load_small.server.log", "w") as log:
-        m = measure(N, arrive=3.0, env=ONE_SLOT, limit=300, draws=2, log=log)
+        m = measure(N, arrive=3.0, env=ONE_SLOT, limit=300, draws=2, config=CONFIG, log=log)
     res, led = m["results"], m["ledger"]
 
     # Nothing lost, stuck or broken: one finished run per student, no traceback, no timeout.
     assert problems(m) == []
     assert len(led["runs"]) == N and len({r.owner for r in led["runs"]}) == N
-    steps = -(-STUDENT["subset"] // STUDENT["batch_size"]) * STUDENT["epochs"]   # ceil(3000/64) x 2
+    steps = -(-3000 // 64) * 2                       # ceil(images / batch size) x epochs
     assert all(r.step == r.total_steps == steps for r in led["runs"]), [r.step for r in led["runs"]]
 
     # Every click answered, the first point soon after Start, the Draw page answering.

@@ -1,8 +1,10 @@
 """Helpers for the browser tests (and the benchmarks that drive Chromium)."""
 import time
 
+# Any trace of the first chart holds a point (the first one is often the untrained network's
+# validation point, before any training point).
 PLOT_HAS_POINTS = """() => { const p = document.querySelector('.js-plotly-plot');
-    return !!(p && p._fullData && p._fullData.length && p._fullData[0].x.length > 0); }"""
+    return !!(p && p._fullData && p._fullData.some(t => t.x && t.x.length > 0)); }"""
 
 
 def wait_for_app(page, ready: str | float | None = None, timeout: float = 30_000) -> None:
@@ -31,6 +33,20 @@ def press(page, key: str) -> None:
     b = button(page, key)
     b.evaluate("e => e.scrollIntoView({block: 'center'})")
     b.click()
+
+
+def stop_if_active(page) -> None:
+    """Stop the run the page shows, unless it has ended (a test's clean-up: a short run can also
+    finish between the look at the Stop button and the click, which then leaves it disabled)."""
+    b = button(page, "btn_stop")
+    if not b.is_enabled():
+        return
+    b.evaluate("e => e.scrollIntoView({block: 'center'})")
+    try:
+        b.click(timeout=10_000)
+    except Exception:
+        if not b.is_disabled():   # still enabled and not clickable: a real failure
+            raise
 
 
 def open_train(page, url: str, query: str = "", timeout: float = 60_000) -> None:
@@ -113,7 +129,7 @@ def click_to_first_point(page, timeout: float = 30.0) -> float:
                      window.__clickAt = performance.now();
                      const check = () => {
                        const p = document.querySelector('.js-plotly-plot');
-                       if (p && p._fullData && p._fullData.length && p._fullData[0].x.length > 0)
+                       if (p && p._fullData && p._fullData.some(t => t.x && t.x.length > 0))
                          window.__firstPoint = (performance.now() - window.__clickAt) / 1000;
                        else requestAnimationFrame(check); };
                      requestAnimationFrame(check); }, {capture: true, once: true}); }""")
