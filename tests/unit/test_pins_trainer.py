@@ -611,3 +611,16 @@ def test_both_malloc_settings_are_made(monkeypatch):
     assert calls == [(-1, 64 << 20), (-3, 16 << 20)]      # M_TRIM_THRESHOLD, then M_MMAP_THRESHOLD
     ok[-3] = 0
     assert trainer_mod.keep_freed_memory_for_reuse() is False   # glibc refused one: not done
+
+
+def test_a_checkpoint_without_live_values_resumes_with_the_runs_settings():
+    """Checkpoints written before live changes were saved have no "live" entry."""
+    t = make(optimizer="sgd", lr=0.02, epochs=2)
+    paused_after(t, 3)
+    state = t.checkpoint_state()
+    t.stop()
+    assert t.wait(10)
+    del state["live"]
+    r = make(optimizer="sgd", lr=0.02, epochs=2, resume=state)
+    assert r.snapshot().step == 3 and r.snapshot().live == {"lr": 0.02, "momentum": 0.9, "weight_decay": 0.0}
+    assert r.optimizer.param_groups[0]["lr"] == 0.02
