@@ -72,6 +72,10 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
      "a ledger row's config is always a full HyperParams.to_dict(): 'epochs' is never missing"),
     ("trainer", "__init__", 'self._val: tuple[float, float] | None = ""',
      "'' and None are both false, and _val is only ever tested for truth before it is set"),
+    ("trainer", "loss_function",
+     "per_sample = (logits.softmax(1) - F.one_hot(y, logits.shape[1]).to(None)).pow(2).sum(1)",
+     "tensor.to(None) leaves the int64 one-hot as it is, and subtracting it from the float softmax "
+     "promotes it to the softmax's dtype anyway: the same 0/1 values, the same result"),
 ]
 
 
