@@ -650,3 +650,17 @@ def test_after_a_restart_a_run_the_cluster_still_trains_is_recorded_by_the_new_s
         assert ledger.load_curves(kept).step == list(range(1, end.step + 1))   # each step once
     finally:
         svc.close()
+
+
+def test_a_checkpoint_that_cannot_be_written_is_logged_with_the_runs_id_and_the_run_goes_on(make, caplog):
+    svc = make()
+
+    def full_disk(path, state):
+        raise OSError("No space left on device")
+    svc.ledger.save_weights = full_disk
+    run = svc.submit("alice", hp(epochs=2))
+    assert svc.wait(run.id, 60) and svc.flush_checkpoints()
+    assert state(run) == FINISHED and svc.ledger.get_run(run.id).checkpoint_step is None
+    failures = [r for r in caplog.records if r.name == "core.runs"]
+    assert failures and {r.getMessage() for r in failures} == {f"checkpoint of run {run.id} not written"}
+    assert all(str(r.exc_info[1]) == "No space left on device" for r in failures)
