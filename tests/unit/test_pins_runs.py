@@ -664,3 +664,47 @@ def test_a_checkpoint_that_cannot_be_written_is_logged_with_the_runs_id_and_the_
     failures = [r for r in caplog.records if r.name == "core.runs"]
     assert failures and {r.getMessage() for r in failures} == {f"checkpoint of run {run.id} not written"}
     assert all(str(r.exc_info[1]) == "No space left on device" for r in failures)
+
+
+def test_wait_without_a_timeout_returns_once_the_run_is_recorded(make):
+    svc = make()
+    run = svc.submit("alice", hp())
+    assert svc.wait(run.id) is True
+    assert run.id not in svc._live and svc.ledger.get_run(run.id).state == FINISHED
+
+
+def test_wait_gives_up_at_its_timeout_while_the_run_goes_on(make):
+    svc = make()
+    run = svc.submit("alice", hp(), start=False)
+    t0 = time.monotonic()
+    assert svc.wait(run.id, 0.3) is False
+    assert 0.3 <= time.monotonic() - t0 < 3.0 and state(run) == IDLE
+
+
+def test_listed_runs_can_be_read(make):
+    svc = make(runs_per_student=5)
+    done = svc.submit("alice", hp())
+    assert svc.wait(done.id, 60)
+    idle = svc.submit("alice", hp(), start=False)
+    listed = {v.id: v for v in svc.runs("alice")}
+    assert set(listed) == {done.id, idle.id}
+    assert listed[done.id].snapshot().state == FINISHED and listed[idle.id].snapshot().state == IDLE
+    assert listed[done.id].curves()[0].step == [1, 2]
+
+
+def test_a_continued_run_that_ends_again_is_the_most_recently_ended(make):
+    """The service keeps the handles of the KEEP_ENDED most recently ended runs; a run continued
+    and ended again moves to the back of that line (it is not the next to be dropped)."""
+    svc = make(runs_per_student=5)
+    a = svc.submit("alice", hp(epochs=200))
+    wait_until(lambda: a.snapshot().step >= 1)
+    svc.stop("alice", a.id)
+    assert svc.wait(a.id, 30) and svc.flush_checkpoints()
+    b = svc.submit("alice", hp())
+    assert svc.wait(b.id, 60)
+    assert list(svc._ended) == [a.id, b.id]
+    svc.continue_run("alice", a.id)
+    assert a.id not in svc._ended
+    svc.stop("alice", a.id)
+    assert svc.wait(a.id, 30)
+    assert list(svc._ended) == [b.id, a.id]
