@@ -61,7 +61,7 @@ def overlay_figure(runs: Sequence[tuple[str, Curves, int]], *, training: bool = 
               "xaxis": {**_axis("epoch", rangemode="tozero"), "domain": [0, 0.45], "anchor": "y"},
               "xaxis2": {**_axis("epoch", rangemode="tozero"), "domain": [0.55, 1], "anchor": "y2"},
               "yaxis": {**_axis("validation loss (log scale)", anchor="x"), **log_axis_of(losses)},
-              "yaxis2": {**_axis("validation accuracy", anchor="x2"), "range": [0, 1], "tickformat": ".0%"}}
+              "yaxis2": {**_axis("validation accuracy", anchor="x2"), "range": [0, 1.03], "tickformat": ".0%"}}
     return {"data": data, "layout": layout}
 
 
@@ -154,9 +154,11 @@ def sweep_chart_figure(chart: Mapping[str, Any], height: int = 360) -> dict:
     xaxis = _axis(chart["x_title"])
     if chart["log_x"]:
         xaxis.update(log_axis_of(xs))
+        lo, hi = xaxis["range"]             # whole decades: the end points would sit on the
+        xaxis["range"] = [lo - 0.15, hi + 0.15]   # frame, their markers cut in half
     yaxis = _axis(chart["y_title"])
-    if pct:
-        yaxis.update(range=[0, 1.02], tickformat=".0%")
+    if pct:   # below 0 and above 1 a little: the diverged ✖ at 0 and a 100 % point show whole
+        yaxis.update(range=[-0.05, 1.05], tickformat=".0%")
     return {"data": data, "layout": {**base_layout(), "height": height, "legend": _legend(),
                                      "xaxis": xaxis, "yaxis": yaxis, "shapes": shapes,
                                      "annotations": annotations,

@@ -2,6 +2,7 @@
 sweep line chart)."""
 import csv
 import io
+import math
 from types import SimpleNamespace
 
 import plotly.graph_objects as go
@@ -112,6 +113,12 @@ def test_sweep_chart_marks_diverged_values_and_reference_levels():
     go.Figure(fig)
     assert fig["data"][0]["y"] == [0.9, 0.95, None] and fig["layout"]["xaxis"]["type"] == "log"
     assert fig["data"][1]["name"] == "test accuracy: diverged" and fig["data"][1]["x"] == [10.0]
+    # Every marker strictly inside the axes (one on the frame is cut in half): the end values
+    # (whole decades here) and the diverged ✖ at 0.
+    lo, hi = fig["layout"]["xaxis"]["range"]
+    assert lo < math.log10(0.01) and math.log10(10) < hi
+    y0, y1 = fig["layout"]["yaxis"]["range"]
+    assert y0 < 0.0 and 1.0 < y1
 
 
 def test_a_parameter_the_run_does_not_use_is_blank():
