@@ -70,6 +70,8 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("runs", "close", "self._record(force=None)", "RunService._record does not use `force`"),
     ("runs", "_snapshot", 'epochs=rec.config.get("epochs", 1), samples_per_second=rec.samples_per_second,',
      "a ledger row's config is always a full HyperParams.to_dict(): 'epochs' is never missing"),
+    ("runs", "__init__", "self._record_soon = None   # a checkpoint was just written: record at the next tick",
+     "None and False are both false, and _record_soon is only tested for truth before it is set"),
     ("trainer", "__init__", 'self._val: tuple[float, float] | None = ""',
      "'' and None are both false, and _val is only ever tested for truth before it is set"),
     ("trainer", "loss_function",
