@@ -710,6 +710,8 @@ class RunService:
                 lv.handle.wait(10)
         self.flush_checkpoints()
         self._stop.set()
+        with self._write_ready:        # the checkpoint writer sleeps on this: wake it to end now
+            self._write_ready.notify_all()
         if self._thread is not None:
             self._thread.join(5)
         self._writer.join(5)

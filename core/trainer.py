@@ -418,12 +418,16 @@ class Trainer:
         """Wait for the go-ahead to train the next mini-batch; False means: stop now."""
         while True:
             command = self.ctl.next_command(lambda changes: self._apply_live(changes, record=True))
+            # The steps since the last flush are published first: a loss that diverged there
+            # ends the run as diverged, not paused or stopped with the divergence unseen.
             if command == JUST_PAUSED:
-                self._flush(final=True)
+                if not self._flush():
+                    return False
                 self._save_checkpoint()
                 continue
             if command == STOP:
-                self._flush(final=True)
+                if not self._flush():
+                    return False
                 self._save_checkpoint()
                 reason = self.ctl.stop_reason or "stopped by the user"
                 self._end(STOPPED, f"{reason} at step {self._step:,}")

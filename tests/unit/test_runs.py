@@ -154,6 +154,7 @@ def test_abandoned_runs_are_paused_then_stopped_on_a_timer_and_can_continue(make
     assert svc.wait(run.id, 30)
     snap = run.snapshot()
     assert snap.state == STOPPED and "30 minutes" in snap.reason
+    svc.touch("alice")   # back on the page (else the supervisor's own care pauses it again)
     again = svc.continue_run("alice", run.id)
     wait_until(lambda: again.snapshot().state == RUNNING and again.snapshot().step > snap.step)
     svc.stop("alice", run.id)
