@@ -218,6 +218,8 @@ class Trainer:
         self._snap: tuple[int, model_lib.MLP] | None = None
         self._last_checkpoint = time.monotonic()
         self.epoch_end_seconds: list[float] = []   # training clock at each epoch's end (benchmarks)
+        self.evaluating_seconds = 0.0               # ... of which validating and testing, so far
+        self.epoch_end_evaluating: list[float] = []   # ... and at each epoch's end
         if resume is not None:
             self._restore(resume)
 
@@ -390,6 +392,7 @@ class Trainer:
         val_loss, val_acc = self._validate(self.dataset.train_x[self.split.val_idx],
                                            self.dataset.train_y[self.split.val_idx], full=True)
         self.epoch_end_seconds.append(self.ctl.elapsed())
+        self.epoch_end_evaluating.append(self.evaluating_seconds)
         improved = self._best is None or val_loss < self._best[0] - 1e-4
         with self.ctl.cond:
             if improved:
@@ -471,6 +474,7 @@ class Trainer:
 
     @torch.no_grad()
     def _evaluate(self, x: torch.Tensor, y: torch.Tensor, chunk: int = 1024) -> tuple[float, float]:
+        started = time.perf_counter()
         loss = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         with self._model_lock:
@@ -482,7 +486,9 @@ class Trainer:
                     correct += (logits.argmax(1) == y[i:i + chunk]).sum()
             finally:
                 self.model.train()
-        return loss.item() / len(x), correct.item() / len(x)
+        result = loss.item() / len(x), correct.item() / len(x)
+        self.evaluating_seconds += time.perf_counter() - started
+        return result
 
     def _validate(self, x: torch.Tensor, y: torch.Tensor, full: bool) -> tuple[float, float]:
         loss, acc = self._evaluate(x, y)
