@@ -624,3 +624,49 @@ def test_a_checkpoint_without_live_values_resumes_with_the_runs_settings():
     r = make(optimizer="sgd", lr=0.02, epochs=2, resume=state)
     assert r.snapshot().step == 3 and r.snapshot().live == {"lr": 0.02, "momentum": 0.9, "weight_decay": 0.0}
     assert r.optimizer.param_groups[0]["lr"] == 0.02
+
+
+def test_the_training_accuracy_is_each_images_top_class_against_its_label():
+    """Per image, the class with the highest logit: after 2 epochs the training curve's accuracy
+    reads like the validation accuracy (an arg-max over the wrong axis reads ~0)."""
+    t = make(epochs=2)
+    assert t.start() and t.wait(60)
+    c, _ = t.history.snapshot()
+    last_epoch = sum(c.acc[20:]) / 20
+    assert t.snapshot().val_accuracy > 0.5 and abs(last_epoch - t.snapshot().val_accuracy) < 0.2
+
+
+def test_a_momentum_change_reaches_a_nesterov_optimizer_too():
+    t = live_run("nesterov", momentum=0.9, lr=0.01)
+    t.set_live("momentum", 0.5)
+    step_and_stop(t)
+    assert all(g["momentum"] == 0.5 and g["nesterov"] for g in t.optimizer.param_groups)
+
+
+def test_a_failed_run_is_logged_with_its_id(caplog):
+    def sink(kind, state):
+        raise RuntimeError("disk on fire")
+    t = make(sink=sink)
+    with caplog.at_level("ERROR", logger="core.trainer"):
+        assert t.start() and t.wait(60)
+    (record,) = [r for r in caplog.records if r.name == "core.trainer"]
+    assert record.getMessage() == f"run {t.id} failed" and "disk on fire" in caplog.text   # + traceback
+
+
+def test_a_pause_that_publishes_a_diverged_step_ends_the_run_diverged():
+    """Pause publishes the steps since the last flush first; a loss that diverged there ends
+    the run as diverged (no checkpoint of it), not paused with the divergence unseen."""
+    t = make()
+    t.metrics.flush = lambda step: (step, float("nan"))
+    t.ctl.next_command = lambda apply: trainer_mod.JUST_PAUSED
+    saved = []
+    t._save_checkpoint = lambda: saved.append(True)
+    assert t._next_command() is False
+    s = t.snapshot()
+    assert s.state == DIVERGED and "became NaN" in s.reason and saved == []
+
+
+def test_a_device_asked_for_beats_the_operators_default(monkeypatch):
+    """--device cpu on a machine whose operator set another default device: the run's own."""
+    monkeypatch.setenv("MNIST_PLAYGROUND_DEVICE", "meta")
+    assert make().device == torch.device("cpu")
