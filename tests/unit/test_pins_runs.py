@@ -62,6 +62,16 @@ def state(run):
     return run.snapshot().state
 
 
+def finished_runs(svc, n: int, owner: str = "alice") -> list[str]:
+    """The ids of n runs of `owner`, trained one after another to their end."""
+    ids = []
+    for _ in range(n):
+        r = svc.submit(owner, hp())
+        assert svc.wait(r.id, 60)
+        ids.append(r.id)
+    return ids
+
+
 # -- care: abandoned runs, the time limit ----------------------------------------------------------
 
 PAUSE_WHY = "paused: nobody had this run's page open for 5 minutes; press Resume to go on"
@@ -390,11 +400,7 @@ def test_early_stoppings_best_weights_get_their_own_file(make):
 
 def test_old_ended_runs_give_way_to_new_ones_when_storage_is_full(make):
     svc = make(stored_runs_per_student=2, runs_per_student=5)
-    ids = []
-    for _ in range(3):
-        r = svc.submit("alice", hp())
-        assert svc.wait(r.id, 60)
-        ids.append(r.id)
+    ids = finished_runs(svc, 3)
     # wait() returns once the run is recorded; the supervisor may still be applying retention
     wait_until(lambda: len(svc.runs("alice")) == 2)
     assert [r.id for r in svc.runs("alice")] == [ids[2], ids[1]]     # the oldest went first
@@ -422,11 +428,7 @@ def test_a_teacher_may_delete_any_run(make):
 
 def test_only_a_few_runs_curves_are_kept_in_memory(make):
     svc = make(runs_per_student=5)
-    ids = []
-    for _ in range(3):
-        r = svc.submit("alice", hp())
-        assert svc.wait(r.id, 60)
-        ids.append(r.id)
+    ids = finished_runs(svc, 3)
     fresh = make()
     fresh.KEEP_CURVES = 2
     curves = [fresh.get("alice", i).curves()[0] for i in ids]
@@ -534,11 +536,7 @@ def test_runs_are_listed_by_sweep_and_by_class(make):
 
 def test_only_four_models_are_kept_in_memory(make):
     svc = make(runs_per_student=10)
-    ids = []
-    for _ in range(5):
-        r = svc.submit("alice", hp())
-        assert svc.wait(r.id, 60)
-        ids.append(r.id)
+    ids = finished_runs(svc, 5)
     assert svc.flush_checkpoints()
     fresh = make()
     for i in ids:
