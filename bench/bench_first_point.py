@@ -23,7 +23,6 @@ Targets: p90 <= 0.5 s quiet, <= 1 s busy.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import tempfile
@@ -106,13 +105,6 @@ async def server_share(url: str, tries: int) -> list[float]:
     return out
 
 
-def in_thread(coro):
-    """Run a coroutine on an event loop of its own (Playwright's sync API holds this thread's)."""
-    from concurrent.futures import ThreadPoolExecutor
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
 def report(name: str, rows: list[dict], server: list[float]) -> None:
     pts = [r["point"] / 1000 for r in rows if "point" in r]
     print(f"  {name}: Start -> first point  p50 {pct(pts, .5):.2f} s  p90 {pct(pts, .9):.2f} s  "
@@ -127,6 +119,7 @@ def report(name: str, rows: list[dict], server: list[float]) -> None:
 
 
 def main() -> None:
+    from scripts.ws_student import in_thread
     ap = argparse.ArgumentParser()
     ap.add_argument("--tries", type=int, default=10)
     ap.add_argument("--quiet-only", action="store_true")

@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.states import ENDED_STATES, FINISHED, QUEUED, RUNNING  # noqa: E402
 from scripts.app_server import app_server  # noqa: E402
-from scripts.ws_student import Student, digit_drawing  # noqa: E402
+from scripts.ws_student import Student, digit_drawing, in_thread  # noqa: E402
 
 # The teacher's link: one hidden layer of 64, batch 64, 2 epochs of --images images (default
 # 30,000: ~6-8 s per run on one core, validation and test included). Short enough that 60 runs
@@ -247,14 +247,6 @@ async def teacher_opens(url: str) -> float:
         return await s.open("train", timeout=180)
     finally:
         await s.close()
-
-
-def in_thread(coro):
-    """Run a coroutine on an event loop of its own thread: the caller's thread may hold a running
-    loop already (pytest-playwright's sync API keeps one in the main thread)."""
-    from concurrent.futures import ThreadPoolExecutor
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 
 def measure(n: int, *, seed: int = 0, arrive: float = 10.0, env: dict | None = None,

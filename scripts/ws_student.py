@@ -361,6 +361,14 @@ class Student:
             self._finished.notify_all()
 
 
+def in_thread(coro):
+    """Run a coroutine on an event loop of its own thread: the caller's thread may hold a running
+    loop already (Playwright's sync API, and so pytest-playwright, keeps one in the main thread)."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def _length(x) -> int:
     """Length of a plotly array: a list, or plotly's typed array {"dtype", "bdata"[, "shape"]}."""
     if isinstance(x, list):
