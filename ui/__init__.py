@@ -1,0 +1,1 @@
+"""Streamlit glue that is not a page: services, who this browser is, the sidebar, widgets, style."""
