@@ -17,4 +17,5 @@ pages = [
 ]
 shared.warm_up()
 style.apply()
+shared.data_folder_notice()
 st.navigation(pages).run()

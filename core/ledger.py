@@ -27,8 +27,10 @@ Why it is built this way:
 Back up or move the ledger: copy the whole folder (the database AND weights/) while no server or
 CLI is running; or, while one runs, `sqlite3 <home>/ledger.sqlite3 ".backup /backup/ledger.sqlite3"`
 (a consistent copy, safe during writes) and then copy <home>/weights/ beside it. To use a copy,
-point MNIST_PLAYGROUND_HOME (or `--home DIR`) at its folder. Never copy the .sqlite3 file alone
-while the app runs: recent writes may still sit in ledger.sqlite3-wal.
+point MNIST_PLAYGROUND_HOME (or `--home DIR`) at its folder. A normal stop checkpoints the WAL into
+ledger.sqlite3, so after it that one file holds every run and curve; while the app runs, recent
+writes may still sit in ledger.sqlite3-wal: never copy the .sqlite3 file alone then. Weight folders
+that no run names are moved to <home>/orphans/ at start, never deleted.
 """
 from __future__ import annotations
 
@@ -56,6 +58,7 @@ from core.states import ACTIVE_STATES, ENDED_STATES, INTERRUPTED, PAUSED, QUEUED
 SCHEMA_VERSION = 1
 DB_NAME = "ledger.sqlite3"
 CHECKPOINT, BEST = "checkpoint.pt", "best.pt"
+ORPHANS = "orphans"    # weight folders no run names: set aside at start, never deleted
 WHICH = {CHECKPOINT: "checkpoint", BEST: "best weights"}
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
@@ -225,6 +228,7 @@ class Ledger:
         self.home = Path(home).expanduser() if home is not None else settings.home()
         self.path = self.home / DB_NAME
         self.weights_root = self.home / "weights"
+        self.orphans_root = self.home / ORPHANS
         try:
             self.weights_root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -259,12 +263,24 @@ class Ledger:
         return conn
 
     def close(self) -> None:
-        """Close every thread's connection (tests, shutdown). The ledger reopens on next use."""
+        """Close every thread's connection (tests, shutdown); the ledger reopens on next use.
+        First the WAL is checkpointed into the main file and emptied, so that after a normal stop
+        `ledger.sqlite3` alone holds everything (a copy of that one file is a complete backup of
+        the runs and curves; the weights are the files in weights/)."""
         with self._conns_lock:
             for _, c in self._conns:
                 c.close()
             self._conns = []
         self._local = threading.local()
+        if self.path.exists():
+            try:
+                conn = sqlite3.connect(self.path, timeout=5, isolation_level=None)
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                finally:
+                    conn.close()
+            except sqlite3.Error:   # busy (another process) or read-only: SQLite checkpoints later
+                pass
 
     @contextmanager
     def transaction(self):
@@ -593,23 +609,47 @@ class Ledger:
         return f"weights in {path} ({which})"
 
     def clean_weights(self, older_than: float = 600.0) -> list[Path]:
-        """Remove what a crash can leave in weights/: temporary files of an interrupted save and
-        folders of runs no longer in the ledger, untouched for `older_than` seconds. Server start."""
+        """Remove what a crash provably leaves in weights/: the temporary files of an interrupted
+        save (`.<name>.<random>.tmp`, untouched for `older_than` seconds). Weight folders are
+        never deleted here: see `set_aside_orphans`. Server start."""
         removed, now = [], time.time()
+        for folder in self._folders():
+            for tmp in folder.glob(".*.tmp"):
+                try:
+                    if now - tmp.stat().st_mtime >= older_than:
+                        tmp.unlink(missing_ok=True)
+                        removed.append(tmp)
+                except OSError:
+                    continue
+        return removed
+
+    def set_aside_orphans(self, older_than: float = 600.0) -> list[Path]:
+        """Move the weight folders that no run of the ledger names (untouched for `older_than`
+        seconds) to <home>/orphans/, never delete them: a folder without a row is not proof of
+        garbage (the ledger may have been emptied, replaced by an old copy, or copied without its
+        -wal). Restoring the ledger and moving a folder back brings its run's weights back.
+        Returns where each folder went. Server start."""
         known = {r[0] for r in self.connect().execute("SELECT id FROM runs")}
-        for folder in self.weights_root.iterdir():
+        moved, now = [], time.time()
+        for folder in self._folders():
             try:
-                if folder.is_dir() and folder.name not in known and now - folder.stat().st_mtime >= older_than:
-                    shutil.rmtree(folder, ignore_errors=True)
-                    removed.append(folder)
-                elif folder.is_dir():
-                    for tmp in folder.glob(".*.tmp"):
-                        if now - tmp.stat().st_mtime >= older_than:
-                            tmp.unlink(missing_ok=True)
-                            removed.append(tmp)
+                if folder.name in known or now - folder.stat().st_mtime < older_than:
+                    continue
+                target = self.orphans_root / folder.name
+                if target.exists():
+                    target = self.orphans_root / f"{folder.name}.{int(now)}"
+                self.orphans_root.mkdir(exist_ok=True)
+                folder.rename(target)
+                moved.append(target)
             except OSError:
                 continue
-        return removed
+        return moved
+
+    def _folders(self) -> list[Path]:
+        try:
+            return [f for f in self.weights_root.iterdir() if f.is_dir()]
+        except OSError:
+            return []
 
     # -- after a crash --------------------------------------------------------------------------------
     def mark_interrupted(self, states=ACTIVE_STATES) -> list[str]:

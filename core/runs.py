@@ -175,6 +175,9 @@ class RunService:
         self.recovered = [] if headless else self.ledger.mark_interrupted()
         self.reattached = self._reattach(self.recovered)
         self.recovered = [r for r in self.recovered if r not in self.reattached]
+        # Weight folders no run names are set aside, never deleted (an emptied or replaced
+        # ledger must not cost every run its weights); pages say how many and where.
+        self.orphaned = [] if headless else self.ledger.set_aside_orphans()
         if not headless:
             self.ledger.clean_weights()
         self._thread = None
@@ -717,6 +720,7 @@ class RunService:
         self._writer.join(5)
         self._record(force=True)
         self.executor.close()
+        self.ledger.close()
 
 
 def _copy(model: model_lib.MLP) -> model_lib.MLP:

@@ -8,6 +8,7 @@ hyper-parameter that differs from its default, so a link also shares a configura
 """
 from __future__ import annotations
 
+import atexit
 import math
 import re
 import secrets
@@ -43,10 +44,26 @@ def service() -> RunService:
             from core.executors import ClusterUnavailable
             try:
                 _service = RunService()
+                atexit.register(_service.close, stop_runs=False)   # a normal stop: WAL into the file
             except ClusterUnavailable as e:   # the operator's Ray address: say so, no traceback
                 st.error(f"Runs cannot start: {e}")
                 st.stop()
         return _service
+
+
+def data_folder_notice() -> None:
+    """Once per browser session: weight folders that no run of the ledger names were set aside
+    at this server's start (see core.ledger: an emptied or replaced ledger), and where."""
+    svc = _service
+    if svc is None or not svc.orphaned or st.session_state.get("orphans_told"):
+        return
+    st.session_state["orphans_told"] = True
+    n = len(svc.orphaned)
+    st.warning(f"{n} weight folder{'s' if n != 1 else ''} in the data folder belonged to no run of "
+               f"the ledger and {'were' if n != 1 else 'was'} moved to `{svc.ledger.orphans_root}`, "
+               "not deleted. If the ledger was emptied or replaced, restore `ledger.sqlite3` from a "
+               "backup and move the folders back into `weights/` to get those runs' weights back.",
+               icon="🗄️")
 
 
 def warm_up() -> None:
