@@ -1,7 +1,7 @@
 """Entry point: `streamlit run app.py`. Page config and navigation, nothing else."""
 import streamlit as st
 
-from pages import shared, style
+from ui import shared, style
 
 st.set_page_config(page_title="MNIST neural-network playground", page_icon="🧠", layout="wide")
 

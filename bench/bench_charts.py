@@ -31,7 +31,7 @@ import plotly.io as pio
 import plotly.tools
 
 from core.charts import train as charts
-from core.history import Curves
+from core.nn.history import Curves
 
 SPE = 54_000     # steps per epoch of MNIST at batch size 1: 1M steps are 18.5 epochs
 

@@ -24,12 +24,12 @@ os.environ["MNIST_PLAYGROUND_HOME"] = tempfile.mkdtemp(prefix="bench-class-")
 
 import numpy as np  # noqa: E402
 
-from core.challenge import Challenges  # noqa: E402
-from core.classroom import make_lesson  # noqa: E402
-from core.config import HyperParams  # noqa: E402
+from core.classroom.challenge import Challenges  # noqa: E402
+from core.classroom.classes import make_lesson  # noqa: E402
+from core.nn.config import HyperParams  # noqa: E402
 from core.ledger import RunRecord  # noqa: E402
 from core.states import DIVERGED, FINISHED  # noqa: E402
-from pages import class_widgets as cw, shared  # noqa: E402
+from ui import class_widgets as cw, shared  # noqa: E402
 
 
 def timed(fn, repeat: int) -> tuple[float, float]:

@@ -15,7 +15,7 @@ the probability bars show the answer to the finished drawing:
 How it is measured: the canvas records when the pen went down and up and its last message
 (window.canvasStats, epoch milliseconds); an observer in the page records every change of the
 bars with its time; Python computes the probabilities of the final message the way the page
-does (core.drawing -> core.preprocess -> core.predict, default model) and finds when the bars
+does (core.drawing.strokes -> core.drawing.preprocess -> core.drawing.predict, default model) and finds when the bars
 first showed exactly those. Strokes are drawn with the mouse at a hand's pace (~0.6 s each).
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from core import drawing, predict, preprocess  # noqa: E402
+from core.drawing import strokes as drawing, predict, preprocess  # noqa: E402
 from scripts.app_server import launch_chromium, running_app  # noqa: E402
 
 # Strokes in canvas pixels: a 0, a 1 and a 7 (each a single stroke).

@@ -3,7 +3,7 @@
     python -m bench.bench_inspect [--seconds 12] [--rounds 3] [--period 2] [--depth 2 --width 128]
 
 1. Times one refresh of each tab of the page as it runs during training: the CPU snapshot of the
-   weights, the computation in core.diagnostics, and the plotly figures serialized to JSON (what
+   weights, the computation in core.analysis.diagnostics, and the plotly figures serialized to JSON (what
    st.plotly_chart sends), then all three together.
 2. Trains one real run and measures its samples/s in alternating windows: without diagnostics;
    with a page refresh every `period` seconds in another thread (as the Streamlit script thread
@@ -24,11 +24,11 @@ import plotly.io as pio
 import torch
 from PIL import Image
 
-from core import diagnostics as diag
-from core import model as model_lib
+from core.analysis import diagnostics as diag
+from core.nn import model as model_lib
 from core.charts import inspect as charts
-from core.config import HyperParams
-from core.trainer import Trainer
+from core.nn.config import HyperParams
+from core.nn.trainer import Trainer
 
 BATCH = 512
 

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from core.history import Curves  # noqa: E402
+from core.nn.history import Curves  # noqa: E402
 from core.ledger import Ledger, RunRecord  # noqa: E402
 
 

@@ -2,7 +2,7 @@
 
     python bench/bench_memory.py [--big]
 
-Each run is measured in a process of its own (`python -m core.memory --measure`): the rise of its
+Each run is measured in a process of its own (`python -m core.nn.memory --measure`): the rise of its
 resident memory from just before the run is created to its peak (Linux's high-water mark),
 the data set and torch's own start-up not counted. Runs marked "steps N" are stopped after N
 steps (stopping writes a checkpoint); the others run to their end (validation, test). --big adds
@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.config import HyperParams  # noqa: E402
-from core.memory import estimate, size_text  # noqa: E402
+from core.nn.config import HyperParams  # noqa: E402
+from core.nn.memory import estimate, size_text  # noqa: E402
 
 RUNS = [
     ({"depth": 2, "width": "1000", "subset": 1024, "epochs": 1}, None),
@@ -47,7 +47,7 @@ BIG = ({"depth": 12, "width": "4096", "lr": 1e-5}, 1)
 def measure(settings: dict, steps: int | None) -> dict:
     """One run in its own process (forked from a warmed-up one), as tests/unit/test_memory.py."""
     arg = json.dumps({**settings, **({"steps": steps} if steps else {})})
-    out = subprocess.run([sys.executable, "-m", "core.memory", "--measure", arg], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "core.nn.memory", "--measure", arg], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 

@@ -5,8 +5,8 @@ the whole round trip in Chromium)
 
 1. Speed, on the CPU, per drawing:
    - preprocess + predict: canvas_to_mnist on a 280x280 canvas, then the default model;
-   - the page's whole answer to one canvas message: decode the strokes (core.drawing), draw
-     them, the MNIST recipe with its steps, predict, the digitness check (core.digitness), and
+   - the page's whole answer to one canvas message: decode the strokes (core.drawing.strokes), draw
+     them, the MNIST recipe with its steps, predict, the digitness check (core.drawing.digitness), and
      the HTML of the bars and of the four step images (core.charts.draw).
    Median and p95 over `repeats` drawings. With --training, measured again while a run trains
    in a background thread of the same process (as on a classroom server).
@@ -25,8 +25,10 @@ import time
 
 import numpy as np
 
-from core import data, digitness, predict, preprocess
-from core import drawing as drawing_lib
+from core.nn import data
+
+from core.drawing import digitness, predict, preprocess
+from core.drawing import strokes as drawing_lib
 from core.charts import draw as charts
 from tests.unit.drawings import _templates, drawings, evaluate
 from tests.unit.nondigits import KINDS, nondigits
@@ -101,7 +103,7 @@ def print_speed(title: str, figures: dict[str, tuple[float, float]]) -> None:
 
 def digitness_figures(per_source: int, per_kind: int, seed: int) -> None:
     t = digitness.threshold()
-    print(f"\n\"That doesn't look like a digit\" (core.digitness, threshold {t:.2f}; seed {seed}):")
+    print(f"\n\"That doesn't look like a digit\" (core.drawing.digitness, threshold {t:.2f}; seed {seed}):")
     mnist = (digitness.scores(data.load("mnist").test_x) <= t).mean()
     print(f"  MNIST test digits rejected:   {mnist:6.2%}   (target <= 1 %)")
     sources, images = zip(*((s, img) for s, _, img in drawings(per_source, seed)))
@@ -133,8 +135,8 @@ def main() -> None:
                 speed(model, canvases, msgs))
 
     if args.training:
-        from core.config import HyperParams
-        from core.trainer import Trainer
+        from core.nn.config import HyperParams
+        from core.nn.trainer import Trainer
 
         trainer = Trainer(HyperParams.validate(epochs=50), device="cpu")
         trainer.start()

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.config import HyperParams  # noqa: E402
+from core.nn.config import HyperParams  # noqa: E402
 from core.ledger import Ledger  # noqa: E402
 from core.settings import Limits  # noqa: E402
 from tests.ray.local_cluster import LocalCluster  # noqa: E402
@@ -36,8 +36,8 @@ NET = dict(depth=2, width="256,128", batch_size=128, optimizer="adam", lr=1e-3, 
 
 THREADS_RUN = """
 import sys
-from core.config import HyperParams
-from core.trainer import Trainer
+from core.nn.config import HyperParams
+from core.nn.trainer import Trainer
 t = Trainer(HyperParams.validate(**eval(sys.argv[1])), device="cpu", threads=int(sys.argv[2]))
 t.start()
 t.wait()
@@ -84,7 +84,7 @@ def memory_of(pid: int) -> dict[str, int]:
 def sweep_seconds(svc, hp: HyperParams, n: int) -> tuple[float, float, float]:
     """Wall time of n runs submitted together (fed as slots free up), the slowest run's
     training time and the sum of their training times."""
-    from core.sweep import SweepSpec, parse_grid, run_sweep
+    from core.sweeps.sweep import SweepSpec, parse_grid, run_sweep
     lrs = ",".join(f"{0.001 * (i + 1):g}" for i in range(n))
     spec = SweepSpec.build(hp, [parse_grid(f"lr={lrs}")], seeds=1)
     t0 = time.time()

@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from core import data, model as model_lib  # noqa: E402
-from core.config import HyperParams  # noqa: E402
-from core.trainer import Trainer, torch_threads  # noqa: E402
+from core.nn import data, model as model_lib  # noqa: E402
+from core.nn.config import HyperParams  # noqa: E402
+from core.nn.trainer import Trainer, torch_threads  # noqa: E402
 
 # The lecture's network, plain (dropout 0): the FLOP limit is about its matrix products.
 BENCH_NET = dict(depth=2, width="1000,100", batch_size=128, optimizer="adam", lr=1e-3, seed=0,

@@ -2,9 +2,9 @@
 
 The canvas (pages/canvas.py, components/canvas/) sends its strokes ~10 times a second while the
 pen moves and at once when it lifts; each message reruns only the drawing panel (a fragment).
-The page draws the strokes as pixels (core.drawing), lays them out like an MNIST digit
-(core.preprocess: crop, fit 20x20, centre of mass to the centre), shows each step, asks the
-chosen model for its ten probabilities (core.predict), and asks core.digitness whether the
+The page draws the strokes as pixels (core.drawing.strokes), lays them out like an MNIST digit
+(core.drawing.preprocess: crop, fit 20x20, centre of mass to the centre), shows each step, asks the
+chosen model for its ten probabilities (core.drawing.predict), and asks core.drawing.digitness whether the
 drawing looks like a digit at all.
 
 Which model answers: the best of this browser's runs that are finished or training (or were
@@ -21,13 +21,13 @@ import re
 import numpy as np
 import streamlit as st
 
-from core import digitness, predict, preprocess
-from core import drawing as drawing_lib
+from core.drawing import digitness, predict, preprocess
+from core.drawing import strokes as drawing_lib
 from core.charts import draw as charts
 from core.runs import WeightsUnavailable
 from core.states import (DIVERGED, FAILED, FINISHED, IDLE, INTERRUPTED, PAUSED, QUEUED, RUNNING,
                          STOPPED)
-from pages import canvas, class_widgets, shared
+from ui import canvas, class_widgets, shared
 
 shared.use_st_navigation()   # first: a visit straight to this page (see shared)
 

@@ -1,9 +1,9 @@
 """Experiments: a lecture's table in one click, or a grid of your own.
 
-Pick a lesson (core.presets: its settings, what to look for, and a check of the outcome) or one
+Pick a lesson (core.sweeps.presets: its settings, what to look for, and a check of the outcome) or one
 or two parameters with their values and 1-5 seeds (the other settings are the sidebar's, as on
 the Train page), and start. The sweep's runs go through the run service like any run (the same
-training slots and queue), fed a few at a time by core.sweep; this page follows it live: the
+training slots and queue), fed a few at a time by core.sweeps.sweep; this page follows it live: the
 runs' validation curves overlaid, the table filling in (mean ± std over seeds, diverged runs
 marked with the reason), the line chart when a parameter is a number, and the lesson's text next
 to the result with a verdict once it is complete. A sweep can be cancelled as a whole, and found
@@ -20,13 +20,13 @@ import streamlit as st
 from core import states
 from core.charts.runs import overlay_figure, sweep_chart_figure
 from core.charts.train import unchecked
-from core.config import PARAM, PARAMS
-from core.presets import PRESETS
+from core.nn.config import PARAM, PARAMS
+from core.sweeps.presets import PRESETS
 from core.runs import Refused
-from core.sweep import (METRICS, Sweep, SweepError, SweepSpec, effective, list_sweeps, open_sweep, parse_grid,
+from core.sweeps.sweep import (METRICS, Sweep, SweepError, SweepSpec, effective, list_sweeps, open_sweep, parse_grid,
                         start_sweep, suggested_values, sweep_json, value_text)
-from core.sweep_table import line_chart
-from pages import shared
+from core.sweeps.table import line_chart
+from ui import shared
 
 shared.use_st_navigation()   # first: a visit straight to this page (see shared)
 

@@ -1,7 +1,7 @@
 """Landing page: what this is and what to do, in a few lines."""
 import streamlit as st
 
-from pages import shared
+from ui import shared
 
 shared.use_st_navigation()   # first: a visit straight to this page (see shared)
 

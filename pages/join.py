@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.classroom import ClassError, ClassInfo, Member, normalize_join_code
+from core.classroom.classes import ClassError, ClassInfo, Member, normalize_join_code
 from core.states import FINISHED
-from pages import class_widgets as cw
-from pages import shared
+from ui import class_widgets as cw
+from ui import shared
 
 shared.use_st_navigation()   # first: a visit straight to this page (see shared)
 

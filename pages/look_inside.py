@@ -1,6 +1,6 @@
 """Look inside: where the network is wrong, how signals flow through its layers, what it learned.
 
-Everything is computed by core.diagnostics on a CPU copy of the run's weights (RunView.model()),
+Everything is computed by core.analysis.diagnostics on a CPU copy of the run's weights (RunView.model()),
 never on the model being trained. While the run trains, each tab is a fragment that refreshes
 itself every REFRESH_S seconds; once it has ended, nothing polls. The page only reads runs
 through their RunView (snapshot, model, initial_model, hp, class_names, val_indices).
@@ -13,14 +13,16 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core import data, diagnostics as diag
-from core import model as model_lib
+from core.nn import data
+
+from core.analysis import diagnostics as diag
+from core.nn import model as model_lib
 from core.charts import inspect as charts
-from core.config import HyperParams
+from core.nn.config import HyperParams
 from core.runs import RunView, WeightsUnavailable
 from core.states import DIVERGED, QUEUED, RUNNING
-from core.verdict import TAB_FAILS, TAB_SIGNAL, TAB_WEIGHTS
-from pages import shared
+from core.analysis.verdict import TAB_FAILS, TAB_SIGNAL, TAB_WEIGHTS
+from ui import shared
 
 shared.use_st_navigation()   # first: a visit straight to this page (see shared)
 
@@ -79,7 +81,7 @@ def initial_signal(run: RunView) -> diag.SignalStats:
 def eval_set(run: RunView, which: str) -> tuple[torch.Tensor, torch.Tensor]:
     ds = data.load(run.hp.dataset)
     if which == "test":   # less the images a challenge of this student's class hides
-        from core.challenge import Challenges
+        from core.classroom.challenge import Challenges
         idx = Challenges(shared.service().ledger).visible_test_indices(shared.owner(), run.hp.dataset)
         return (ds.test_x, ds.test_y) if idx is None else (ds.test_x[idx], ds.test_y[idx])
     idx = run.val_indices

@@ -4,7 +4,7 @@ The table lists this browser's runs from the run service (and so from the ledger
 a restart): every hyper-parameter, the state, best validation and test accuracy, time, and a
 name and note the student gives. Filters and a sort order narrow it down; the runs picked under
 "Compare" get their curves overlaid, with a legend that names only what differs between them
-(core.compare.difference_labels), and every run shown is one line of a parallel-coordinates
+(core.analysis.compare.difference_labels), and every run shown is one line of a parallel-coordinates
 plot coloured by validation accuracy. One run at a time can be renamed, opened on the Train,
 Draw or Look inside page, rerun with one change (its settings and seed go to the Train page's
 sidebar) or deleted. Both tables download as CSV.
@@ -15,12 +15,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import compare
+from core.analysis import compare
 from core.charts.runs import overlay_figure, parcoords_figure, varying
 from core.charts.train import unchecked
-from core.config import PARAM, PARAMS
+from core.nn.config import PARAM, PARAMS
 from core.states import ACTIVE_STATES
-from pages import shared
+from ui import shared
 
 shared.use_st_navigation()   # first: a visit straight to this page (see shared)
 

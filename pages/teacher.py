@@ -4,7 +4,7 @@ keep the class's drawings, and show it all on a projector.
 A browser is a teacher of a class when it created it or opened its teacher link
 (`/teacher?teach=<token>`); the token is moved out of the address bar at once, which then only
 shows `?class=<id>`: copied off a projector, that gives nobody anything. Everything a student
-did is read through core.classroom / core.challenge / core.drawing_set and the run service
+did is read through core.classroom.classes / core.classroom.challenge / core.classroom.drawings and the run service
 (read-only views; the one command is Stop).
 """
 from __future__ import annotations
@@ -16,18 +16,22 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from core import data, diagnostics as diag, predict, preprocess
-from core.challenge import DRAWINGS, MIN_DRAWINGS
+from core.nn import data
+
+from core.analysis import diagnostics as diag
+
+from core.drawing import predict, preprocess
+from core.classroom.challenge import DRAWINGS, MIN_DRAWINGS
 from core.charts import classroom as class_charts
 from core.charts import draw as draw_charts
 from core.charts import inspect as inspect_charts
 from core.charts import train as train_charts
-from core.classroom import ClassError, ClassInfo, make_lesson
-from core.config import PARAM, PARAMS, ConfigError, HyperParams
+from core.classroom.classes import ClassError, ClassInfo, make_lesson
+from core.nn.config import PARAM, PARAMS, ConfigError, HyperParams
 from core.runs import RunView, WeightsUnavailable
 from core.states import ACTIVE_STATES, BADGE, DIVERGED, FINISHED
-from pages import class_widgets as cw
-from pages import shared
+from ui import class_widgets as cw
+from ui import shared
 
 shared.use_st_navigation()   # first: a visit straight to this page (see shared)
 
@@ -348,7 +352,7 @@ def class_chart(class_id: str, present: bool) -> None:
 
 def preset_defaults(key: str):
     """(settings, allowed, focus, task) of a lesson built from a preset of the lectures."""
-    from core.presets import PRESETS
+    from core.sweeps.presets import PRESETS
     preset = PRESETS[key]
     varied = list(dict.fromkeys(name for axis in preset.axes for level in axis.levels
                                 for name in level.settings))
@@ -378,7 +382,7 @@ def lesson_tab(info: ClassInfo, sidebar_hp: HyperParams | None) -> None:
                 st.toast("Lesson ended: students' pages follow within a few seconds.")
                 st.rerun()
     st.markdown("#### " + ("Change the lesson" if info.lesson else "Start a lesson"))
-    from core.presets import PRESETS
+    from core.sweeps.presets import PRESETS
     source = st.radio("Settings from", ["preset", "sidebar"], horizontal=True, key="lesson_source",
                       format_func={"preset": "a lesson of the lectures",
                                    "sidebar": "the settings in the sidebar (←)"}.get)

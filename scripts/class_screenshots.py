@@ -22,11 +22,11 @@ os.environ["MNIST_PLAYGROUND_HOME"] = tempfile.mkdtemp(prefix="class-screenshots
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from core.challenge import Challenges  # noqa: E402
-from core.classroom import Classroom, make_lesson  # noqa: E402
+from core.classroom.challenge import Challenges  # noqa: E402
+from core.classroom.classes import Classroom, make_lesson  # noqa: E402
 from core.ledger import Ledger  # noqa: E402
 from core.runs import RunService  # noqa: E402
-from pages.shared import OWNER_COOKIE  # noqa: E402
+from ui.shared import OWNER_COOKIE  # noqa: E402
 from scripts.app_server import launch_chromium, running_app  # noqa: E402
 
 OUT = ROOT / "assets" / "screenshots"

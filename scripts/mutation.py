@@ -46,6 +46,10 @@ TESTS = {
     "data": ["test_data.py", "test_pins_data.py"],
     "config": ["test_config.py", "test_pins_config.py"],
 }
+# Where each module lives under core/ (the name above is the short one the command line takes).
+SOURCES = {"trainer": "nn/trainer", "control": "nn/control", "metrics": "nn/metrics",
+           "checkpoint": "nn/checkpoint", "scheduler": "runs/scheduler", "runs": "runs/__init__",
+           "model": "nn/model", "data": "nn/data", "config": "nn/config"}
 HELPERS = ["__init__.py"]   # non-test files of tests/unit the tests import
 
 # Tests left out of mutation runs, with the reason: mutmut stops a module's run when a test
@@ -104,7 +108,7 @@ def workspace(module: str, base: Path, tests: list[str] | None = None) -> Path:
     (ws / "setup.cfg").write_text(
         "[mutmut]\n"
         "source_paths = core\n"
-        f"only_mutate = core/{module}.py\n"
+        f"only_mutate = core/{SOURCES[module]}.py\n"
         f"pytest_add_cli_args_test_selection =\n    {selection}\n"
         f"pytest_add_cli_args =\n    -p\n    no:cacheprovider{deselect}\n"
         "also_copy = assets/mnist\n"
@@ -122,7 +126,7 @@ def mutmut(ws: Path, *args: str, capture: bool = False) -> subprocess.CompletedP
 
 def all_mutants(module: str, ws: Path) -> list[str]:
     """The names of every mutant mutmut makes of core/MODULE.py."""
-    path = Path("core") / f"{module}.py"
+    path = Path("core") / f"{SOURCES[module]}.py"
     cwd = os.getcwd()
     os.chdir(ws)        # mutmut reads its settings from the current folder (at import too)
     try:
@@ -164,7 +168,7 @@ def verdicts(module: str, ws: Path, names: list[str]) -> dict[str, str]:
     mutated function is unchanged: tests are only ever added, so a mutant once killed stays
     killed; the file also survives mutmut resetting its results when the test selection changes."""
     from mutmut.stats import status_by_exit_code as status   # killed, survived, no tests, timeout...
-    meta = json.loads((ws / "mutants" / "core" / f"{module}.py.meta").read_text())
+    meta = json.loads((ws / "mutants" / "core" / f"{SOURCES[module]}.py.meta").read_text())
     out = saved(ws, meta)
     for name in names:
         s = status[meta["exit_code_by_key"].get(name)]
@@ -217,7 +221,7 @@ def main() -> int:
                 mutmut(ws, "run", "--max-children", "1", *todo)
         else:   # every mutant: mutmut itself skips those whose function and tests are unchanged
             mutmut(ws, "run", "--max-children", "1", *(names if args.sample else []))
-        if not (ws / "mutants" / "core" / f"{module}.py.meta").exists():
+        if not (ws / "mutants" / "core" / f"{SOURCES[module]}.py.meta").exists():
             print(f"\n{module}: no results (mutmut did not run; see its output above)")
             continue
         v = verdicts(module, ws, names)

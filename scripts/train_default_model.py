@@ -3,7 +3,7 @@
     python -m scripts.train_default_model            # writes assets/models/default.pt
     python scripts/train_default_model.py --epochs 2 --out /tmp/quick.pt   # a quick try
 
-A 784-512-256-10 ReLU MLP (built by core.model from HyperParams, so it is the same kind of model
+A 784-512-256-10 ReLU MLP (built by core.nn.model from HyperParams, so it is the same kind of model
 the app trains, normalizing its own input) trained with Adam on the 60,000 MNIST training
 images, with light augmentation so that it copes with digits drawn with a mouse: every
 mini-batch is randomly rotated (±15°), sheared, scaled per axis, shifted by up to 2 pixels, and
@@ -14,7 +14,7 @@ grid_sample), no per-image Python. The learning rate decays along a cosine to ze
 Reproducible: one seeded generator drives the initialization, the batch order and the
 augmentation; the same seed on the same machine (and number of threads) gives the same weights.
 15 epochs take 1-2 minutes on one CPU core (the default, --threads 1). The checkpoint (~2 MB) is
-written with core.model.save, so it loads with torch.load(weights_only=True), and carries its
+written with core.nn.model.save, so it loads with torch.load(weights_only=True), and carries its
 test accuracy, seed, command and augmentation in its metadata.
 """
 from __future__ import annotations
@@ -31,8 +31,8 @@ import torch.nn.functional as F
 if __package__ in (None, ""):  # run as a file: make `core` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core import data, model as model_lib  # noqa: E402
-from core.config import HyperParams  # noqa: E402
+from core.nn import data, model as model_lib  # noqa: E402
+from core.nn.config import HyperParams  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "assets" / "models" / "default.pt"
 # Every setting that matters is spelled out: the app's defaults may change, this model must not.

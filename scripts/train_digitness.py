@@ -1,4 +1,4 @@
-"""Train core.digitness's network: does a drawing look like a digit at all?
+"""Train core.drawing.digitness's network: does a drawing look like a digit at all?
 
     python -m scripts.train_digitness                 # writes assets/models/digitness.pt
     python -m scripts.train_digitness --negatives 3000 --out /tmp/d.pt   # a quick try
@@ -9,7 +9,7 @@ input like every model here) learns "digit" from 55,000 MNIST training digits (a
 default model's, half of them re-inked like a pen of random boldness), typed digits (Pillow's
 font) and MNIST digits drawn through the canvas's path, against drawings that are not digits,
 generated here; everything made on a canvas goes through the same MNIST recipe
-(core.preprocess.canvas_to_mnist) as a drawing on the page. Non-digits:
+(core.drawing.preprocess.canvas_to_mnist) as a drawing on the page. Non-digits:
 
 - letters and symbols from Pillow's built-in font and as pen strokes: TRAIN_GLYPHS only. The
   test set (tests/unit/nondigits.py) draws other letters (A E F H K M N R W X m w), so its
@@ -38,7 +38,9 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 if __package__ in (None, ""):  # run as a file: make `core` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core import data, digitness, preprocess  # noqa: E402
+from core.nn import data
+
+from core.drawing import digitness, preprocess  # noqa: E402
 from scripts.train_default_model import augment  # noqa: E402
 
 DEFAULT_OUT = digitness.DEFAULT_PATH

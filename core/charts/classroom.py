@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from ..config import PARAM, format_value
-from ..states import DIVERGED, FINISHED
+from core.nn.config import PARAM, format_value
+from core.states import DIVERGED, FINISHED
 
 DIVERGED_Y = 0.0        # where diverged runs sit (no accuracy): the bottom of the chart
 METRICS = {"test_accuracy": "test accuracy", "best_val_accuracy": "best validation accuracy"}

@@ -86,7 +86,7 @@ def bars_html(probs: np.ndarray, class_names: tuple[str, ...] | None = None,
 
 
 def evidence_image(evidence: np.ndarray) -> Image.Image:
-    """core.predict.evidence as a picture at its own 28x28 (figure_row enlarges it): red ink
+    """core.drawing.predict.evidence as a picture at its own 28x28 (figure_row enlarges it): red ink
     argues for the predicted class, blue ink for the runner-up, white is empty paper (strength
     relative to the strongest pixel)."""
     lim = float(np.abs(evidence).max()) or 1.0

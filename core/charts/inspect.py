@@ -15,8 +15,8 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-from ..diagnostics import ClassMetrics, SignalStats, WeightHistogram
-from .axes import FONT, axis, base_layout, log_axis_of
+from core.analysis.diagnostics import ClassMetrics, SignalStats, WeightHistogram
+from core.charts.axes import FONT, axis, base_layout, log_axis_of
 
 RIGHT, WRONG = "Greens", "Reds"
 NOW_COLOR, REF_COLOR = "#1f77b4", "#ff7f0e"

@@ -9,10 +9,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..config import PARAM
-from ..history import Curves
-from .axes import FONT, INK, axis as _axis, base_layout, log_axis_of
-from .train import thin
+from core.nn.config import PARAM
+from core.nn.history import Curves
+from core.charts.axes import FONT, INK, axis as _axis, base_layout, log_axis_of
+from core.charts.train import thin
 
 # Ten colours that stay apart on a projector (Tableau 10), one per run in the order given.
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
@@ -128,7 +128,7 @@ def varying(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[str
 
 
 def sweep_chart_figure(chart: Mapping[str, Any], height: int = 360) -> dict:
-    """A sweep table as a line chart (core.sweep_table.line_chart's data): mean ± std per value,
+    """A sweep table as a line chart (core.sweeps.table.line_chart's data): mean ± std per value,
     diverged values marked on the axis, reference levels as dotted horizontal lines."""
     data, shapes, annotations = [], [], []
     pct = "accuracy" in chart["y_title"]

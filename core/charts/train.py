@@ -25,8 +25,8 @@ import re
 import numpy as np
 import plotly.graph_objects as go
 
-from ..history import Curves
-from .axes import FONT, GRID, INK, SUPERSCRIPT, axis as _axis, log_axis, power_label  # noqa: F401
+from core.nn.history import Curves
+from core.charts.axes import FONT, GRID, INK, SUPERSCRIPT, axis as _axis, log_axis, power_label  # noqa: F401
 
 MAX_POINTS = 600        # buckets of the training curve: a ~900 px wide panel shows no more
 MERGE_FRACTION = 0.05   # markers closer than this share of the x axis merge into one (a rotated
@@ -222,7 +222,7 @@ class CurveView:
     def digest(self) -> Curves:
         """The run in at most MAX_POINTS training points (each bucket's mean raw loss and
         accuracy at its last step) plus every validation point and event: enough for
-        core.verdict, in constant size."""
+        core.analysis.verdict, in constant size."""
         b, n = self._train, self._train.n
         mean = b.sum[:, :n] / np.maximum(b.count[:n], 1)
         return Curves([int(s) for s in b.x[:n]], mean[0].tolist(), mean[1].tolist(),

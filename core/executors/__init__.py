@@ -1,9 +1,9 @@
 """Where runs train. An executor turns a run's settings into a *handle* the run service drives.
 
-The handle's interface (core.trainer.Trainer is the reference implementation):
+The handle's interface (core.nn.trainer.Trainer is the reference implementation):
     start(); pause(reason=""); resume(); step_once() -> bool; stop(reason=""); set_live(name, value)
     grant(); revoke(); wants_slot (property); holds_slot (property)      -- the training slot
-    snapshot() -> RunSnapshot; history (a core.history.History with the run's curves)
+    snapshot() -> RunSnapshot; history (a core.nn.history.History with the run's curves)
     model_snapshot() -> MLP (CPU, eval); initial_state_dict() -> dict
     steps_per_epoch; total_steps; wait(timeout) -> bool
 Checkpoints go to the `sink` the service gives the executor: sink(kind, state).

@@ -2,12 +2,12 @@
 pages read a run's weights directly. The default executor: no cluster needed."""
 from __future__ import annotations
 
-from ..checkpoint import Sink
-from ..config import HyperParams
-from ..control import Control
-from ..history import History
-from ..settings import Limits
-from ..trainer import Trainer
+from core.nn.checkpoint import Sink
+from core.nn.config import HyperParams
+from core.nn.control import Control
+from core.nn.history import History
+from core.settings import Limits
+from core.nn.trainer import Trainer
 
 
 class LocalExecutor:

@@ -4,7 +4,7 @@ Only imported when the operator names a cluster ($MNIST_PLAYGROUND_RAY_ADDRESS o
 --ray-address); nothing a student types reaches Ray except validated HyperParams.
 
 A run trains on a *host*: a named, detached actor (`RunHost`, namespace "mnist-playground",
-holding the run's CPUs, and a GPU where the cluster has them) with a core.trainer.Trainer in it:
+holding the run's CPUs, and a GPU where the cluster has them) with a core.nn.trainer.Trainer in it:
 the same step loop, control protocol and checkpoints as a run on the server's own threads. The
 web server keeps a `RayRun` handle per run, with the handle interface of core.executors:
 commands become remote calls (in order: a sync actor runs one caller's calls in the order they
@@ -47,14 +47,14 @@ import torch
 from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayActorError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from .. import checkpoint as ckpt
-from .. import data, model as model_lib
-from ..config import LIVE_PARAMS, HyperParams
-from ..history import History
-from ..settings import Limits
-from ..states import ENDED_STATES, FAILED, IDLE, INTERRUPTED, PAUSED, QUEUED, STOPPED
-from ..trainer import RunSnapshot
-from . import ClusterUnavailable  # noqa: F401  (callers may catch it from either module)
+from core.nn import checkpoint as ckpt
+from core.nn import data, model as model_lib
+from core.nn.config import LIVE_PARAMS, HyperParams
+from core.nn.history import History
+from core.settings import Limits
+from core.states import ENDED_STATES, FAILED, IDLE, INTERRUPTED, PAUSED, QUEUED, STOPPED
+from core.nn.trainer import RunSnapshot
+from core.executors import ClusterUnavailable  # noqa: F401  (callers may catch it from either module)
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def shelf_on(node: str):
 
 
 def adopt_node_dataset(name: str) -> data.Dataset:
-    """Make `name` this process's data set (core.data.load's cache) from the node's shelf."""
+    """Make `name` this process's data set (core.nn.data.load's cache) from the node's shelf."""
     [ref], mean, std = ray.get(shelf_on(ray.get_runtime_context().get_node_id()).dataset.remote(name))
     arrays = ray.get(ref)
     with warnings.catch_warnings():      # read-only shared memory: runs only ever read it
@@ -175,7 +175,7 @@ class RunHost:
     IDLE_SECONDS = 300.0
 
     def __init__(self):
-        from .. import trainer  # noqa: F401  (imported now, once per host, not per run)
+        from core import trainer  # noqa: F401  (imported now, once per host, not per run)
         self.ip = ray.util.get_node_ip_address()
         self.node = ray.get_runtime_context().get_node_id()
         self.started = time.time()
@@ -190,8 +190,8 @@ class RunHost:
     def load(self, run_id: str, config: dict, resume: dict | None, threads: int, base: tuple) -> None:
         """Take run `run_id` (from its checkpoint `resume`, if any). `base`: the length of the
         run's curves on the server when this host took it (for a restarted server)."""
-        from ..control import Control
-        from ..trainer import Trainer
+        from core.nn.control import Control
+        from core.nn.trainer import Trainer
         self._asked = time.monotonic()
         self.timings = {"host_started": self.started, "loading": time.time(), "pid": os.getpid()}
         self.run_id, self.base, self.seq, self.error = run_id, tuple(base), 0, None

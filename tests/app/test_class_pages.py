@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import predict
-from core.challenge import Challenges
-from core.classroom import Classroom, make_lesson
-from core.config import HyperParams
-from core.drawing_set import DrawingSet
+from core.drawing import predict
+from core.classroom.challenge import Challenges
+from core.classroom.classes import Classroom, make_lesson
+from core.nn.config import HyperParams
+from core.classroom.drawings import DrawingSet
 from core.states import FINISHED
-from pages import shared
+from ui import shared
 from tests.app.conftest import rerun_until
 
 SMALL = dict(subset=1000, depth=1, width="32", epochs=1, batch_size=100, dropout=0.0)
@@ -288,7 +288,7 @@ def test_adding_a_drawing_to_the_class(tmp_path):
 
     def page():
         import numpy as np
-        from pages import class_widgets
+        from ui import class_widgets
         x = np.zeros((28, 28), np.float32)
         x[4:24, 13:15] = 1.0
         class_widgets.drawing_contribution(x, np.full((280, 280), 200, np.uint8), 7)

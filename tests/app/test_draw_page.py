@@ -1,5 +1,5 @@
 """The Draw page in AppTest. The canvas is a browser component whose JavaScript AppTest cannot
-run, so a drawing is handed to the page the way the canvas sends it: its message (core.drawing's
+run, so a drawing is handed to the page the way the canvas sends it: its message (core.drawing.strokes's
 format) under the canvas's key, before a run. tests/browser/test_draw_browser.py draws with a
 real mouse and finger."""
 import html
@@ -8,11 +8,12 @@ import re
 
 import numpy as np
 import pytest
-from core import data, digitness, predict, preprocess
-from core import drawing as drawing_lib
-from core.config import HyperParams
-from core.drawing import Drawing, Stroke
-from pages import shared
+from core.nn import data
+from core.drawing import digitness, predict, preprocess
+from core.drawing import strokes as drawing_lib
+from core.nn.config import HyperParams
+from core.drawing.strokes import Drawing, Stroke
+from ui import shared
 from tests.app.conftest import rerun_until
 
 PAGE = "pages/draw.py"

@@ -6,9 +6,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import states
-from core.presets import PRESETS
-from core.sweep import open_sweep
-from pages import shared
+from core.sweeps.presets import PRESETS
+from core.sweeps.sweep import open_sweep
+from ui import shared
 from tests.app.experiments_app import app_file
 
 TINY = dict(subset=500, depth=1, width="16", epochs=1, batch_size=100, dropout=0.0)

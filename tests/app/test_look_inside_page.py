@@ -15,12 +15,14 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core import data, diagnostics as diag
-from core.config import HyperParams
+from core.nn import data
+
+from core.analysis import diagnostics as diag
+from core.nn.config import HyperParams
 from core.runs import RunView
 from core.states import DIVERGED, FINISHED
-from core.verdict import TAB_SIGNAL
-from pages import shared
+from core.analysis.verdict import TAB_SIGNAL
+from ui import shared
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGE = "pages/look_inside.py"
@@ -314,7 +316,7 @@ def test_new_weights_at_the_same_step_give_new_predictions(finished, monkeypatch
 
 
 def _copy_of(model):
-    from core.model import from_state_dict
+    from core.nn.model import from_state_dict
     return from_state_dict(model.arch, model.state_dict())
 
 

@@ -5,8 +5,8 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.config import HyperParams
-from pages import shared
+from core.nn.config import HyperParams
+from ui import shared
 from tests.app.experiments_app import app_file
 
 TINY = dict(subset=500, depth=1, width="16", epochs=1, batch_size=100, dropout=0.0)

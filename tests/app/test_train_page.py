@@ -1,6 +1,6 @@
 """The Train page in AppTest: sidebar from the schema, buttons, live run, reload."""
-from core.config import PARAMS
-from pages import shared
+from core.nn.config import PARAMS
+from ui import shared
 from tests.app.conftest import rerun_until, the_run
 
 SHORT = dict(subset=1000, epochs=2, batch_size=32, depth=1, width=32)
@@ -110,7 +110,7 @@ def test_a_reload_reattaches_to_the_run(open_page):
 
 
 def test_an_unavailable_data_set_says_how_to_get_it(open_page, monkeypatch, tmp_path):
-    from core import data
+    from core.nn import data
     monkeypatch.setattr(data, "DEBIAN_FASHION", tmp_path / "none")
     monkeypatch.setenv("MNIST_PLAYGROUND_CACHE", str(tmp_path / "cache"))
     at = open_page("pages/train.py")
@@ -205,7 +205,7 @@ def test_a_network_too_big_for_the_server_is_refused_with_what_to_shrink(open_pa
 
 
 def svc_hp(**kw):
-    from core.config import HyperParams
+    from core.nn.config import HyperParams
     return HyperParams.validate(**{**SHORT, **kw})
 
 

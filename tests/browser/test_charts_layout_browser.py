@@ -17,12 +17,14 @@ import pytest
 import streamlit
 import torch
 
-from core import data, diagnostics as D
+from core.nn import data
+
+from core.analysis import diagnostics as D
 from core.charts import inspect as CI
 from core.charts import train as CT
-from core.config import HyperParams
-from core.history import Curves
-from core.model import build
+from core.nn.config import HyperParams
+from core.nn.history import Curves
+from core.nn.model import build
 
 PLOTLY_JS = os.path.join(os.path.dirname(plotly.__file__), "package_data", "plotly.min.js")
 MEASURE = """() => {

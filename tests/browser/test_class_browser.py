@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.classroom import Classroom, make_lesson
+from core.classroom.classes import Classroom, make_lesson
 from core.ledger import Ledger
 
 SHORT = dict(subset=1000, depth=1, width="32", epochs=1, batch_size=100, dropout=0.0)

@@ -101,7 +101,8 @@ def test_ctrl_c_stops_the_run_saves_it_and_exits_1(tmp_path):
 
 
 def test_a_data_error_exits_1_with_the_message(tmp_path, monkeypatch, capsys):
-    from core import data, train
+    from core.nn import data
+    from core.cli import train
     monkeypatch.setattr(data, "DEBIAN_FASHION", tmp_path / "none")
     monkeypatch.setenv("MNIST_PLAYGROUND_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(data, "_cache", {})
@@ -112,7 +113,8 @@ def test_a_data_error_exits_1_with_the_message(tmp_path, monkeypatch, capsys):
 
 
 def test_a_run_that_fails_exits_1_with_the_reason(monkeypatch, capsys):
-    from core import train, trainer
+    from core.cli import train
+    from core.nn import trainer
 
     def broken(self):
         raise RuntimeError("out of memory")
@@ -124,7 +126,7 @@ def test_a_run_that_fails_exits_1_with_the_reason(monkeypatch, capsys):
 
 
 def test_bad_arguments_exit_2_in_process_too(capsys):
-    from core import train
+    from core.cli import train
     import pytest
     for argv, message in [(["--epochs", "0"], "--epochs: 0 is outside the range 1 to 200"),
                           (["--activation", "swish"], "--activation: 'swish' is not one of"),

@@ -6,10 +6,10 @@ import pytest
 
 from core import states
 from core.ledger import Ledger
-from core.presets import PRESETS
+from core.sweeps.presets import PRESETS
 from core.runs import RunService
 from core.settings import Limits
-from core.sweep import run_sweep
+from core.sweeps.sweep import run_sweep
 
 LN10 = math.log(10)
 

@@ -14,12 +14,12 @@ import torch
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -r requirements-ray.txt")
 
-from core.config import HyperParams  # noqa: E402
+from core.nn.config import HyperParams  # noqa: E402
 from core.ledger import Ledger  # noqa: E402
 from core.runs import RunService  # noqa: E402
 from core.settings import Limits  # noqa: E402
 from core.states import FINISHED, INTERRUPTED, PAUSED, RUNNING, STOPPED  # noqa: E402
-from core.trainer import Trainer  # noqa: E402
+from core.nn.trainer import Trainer  # noqa: E402
 
 pytestmark = pytest.mark.ray
 
@@ -142,7 +142,7 @@ def test_pause_step_live_change_park_resume_and_stop(service, monkeypatch):
 
 def test_a_sweep_fans_out_over_both_nodes_which_load_mnist_once(service):
     from core.executors.ray import NAMESPACE, VERSION
-    from core.sweep import SweepSpec, parse_grid, run_sweep
+    from core.sweeps.sweep import SweepSpec, parse_grid, run_sweep
     svc = service()
     spec = SweepSpec.build(hp(epochs=2), [parse_grid("lr=0.01,0.05")], seeds=2)
     assert len(spec.runs()) == 4
@@ -189,7 +189,7 @@ def test_a_node_that_dies_interrupts_its_run_and_continue_finishes_it_on_the_oth
 
 SERVER = textwrap.dedent("""
     import sys, time
-    from core.config import HyperParams
+    from core.nn.config import HyperParams
     from core.ledger import Ledger
     from core.runs import RunService
     from core.settings import Limits

@@ -49,7 +49,7 @@ def _crop_ink(img: Image.Image) -> Image.Image:
 # -- source 1: MNIST test digits, re-inked ------------------------------------------------------
 
 def mnist_drawings(n: int, rng: np.random.Generator) -> Iterator[tuple[int, np.ndarray]]:
-    from core import data
+    from core.nn import data
     ds = data.load("mnist")
     idx = rng.choice(len(ds.test_y), size=n, replace=False)
     images = (ds.test_x[idx].numpy().reshape(-1, 28, 28) * 255).astype(np.uint8)

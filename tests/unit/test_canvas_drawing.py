@@ -1,12 +1,12 @@
-"""core.drawing: the canvas's message (strokes, not pixels) decoded, refused when malformed, and
+"""core.drawing.strokes: the canvas's message (strokes, not pixels) decoded, refused when malformed, and
 drawn again as the browser draws it (round caps and joins)."""
 import json
 
 import numpy as np
 import pytest
 
-from core import drawing, preprocess
-from core.drawing import Drawing, Stroke
+from core.drawing import strokes as drawing, preprocess
+from core.drawing.strokes import Drawing, Stroke
 
 # What canvas.js's message() sends for a vertical stroke and a dot (a tap), written out by hand.
 MESSAGE = json.loads("""{"v": 1, "size": [280, 280], "seq": 1732537520123, "down": true, "pen": 25,

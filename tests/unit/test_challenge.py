@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from core import data, predict
-from core.challenge import (HIDDEN_SIZE, MAX_SUBMISSIONS, Challenges, hidden_test_indices, score,
+from core.nn import data
+
+from core.drawing import predict
+from core.classroom.challenge import (HIDDEN_SIZE, MAX_SUBMISSIONS, Challenges, hidden_test_indices, score,
                             shown_test_indices)
-from core.classroom import ClassError, Classroom
-from core.config import HyperParams
+from core.classroom.classes import ClassError, Classroom
+from core.nn.config import HyperParams
 from core.ledger import Ledger
 from core.runs import RunService, WeightsUnavailable
 from core.settings import Limits

@@ -6,9 +6,9 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from core import diagnostics as D
+from core.analysis import diagnostics as D
 from core.charts import inspect as C
-from core.model import MLP, Arch
+from core.nn.model import MLP, Arch
 
 NAMES = tuple(str(i) for i in range(10))
 

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import pytest
 
 from core.charts import train as charts
-from core.history import Curves, History
+from core.nn.history import Curves, History
 
 
 def curves(n=5000):

@@ -1,11 +1,11 @@
-"""core.checkpoint: CPU copies of nested states, and which checkpoints a run accepts."""
+"""core.nn.checkpoint: CPU copies of nested states, and which checkpoints a run accepts."""
 import io
 
 import pytest
 import torch
 
-from core import checkpoint as ckpt
-from core.config import HyperParams
+from core.nn import checkpoint as ckpt
+from core.nn.config import HyperParams
 
 
 def test_cpu_copies_every_tensor_at_every_depth_and_keeps_the_rest():

@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from core.classroom import (ClassError, Classroom, enforce, make_lesson, normalize_join_code,
+from core.classroom.classes import (ClassError, Classroom, enforce, make_lesson, normalize_join_code,
                             valid_teacher_token)
-from core.config import PARAMS, ConfigError, HyperParams
+from core.nn.config import PARAMS, ConfigError, HyperParams
 from core.ledger import Ledger
 from core.runs import Refused, RunService
 from core.settings import Limits

@@ -1,4 +1,4 @@
-"""core.compare (rows, filters, legend names, CSV) and core.charts.runs (overlay, parcoords,
+"""core.analysis.compare (rows, filters, legend names, CSV) and core.charts.runs (overlay, parcoords,
 sweep line chart)."""
 import csv
 import io
@@ -10,11 +10,11 @@ import pytest
 
 from core import states
 from core.charts.runs import overlay_figure, parcoords_figure, sweep_chart_figure, varying
-from core.compare import COLUMNS, curves_csv, difference_labels, distinct, filter_rows, row_of, table_csv
-from core.config import PARAMS, HyperParams
-from core.history import Curves
-from core.sweep import SweepSpec, parse_grid
-from core.sweep_table import RunResult, Table, line_chart
+from core.analysis.compare import COLUMNS, curves_csv, difference_labels, distinct, filter_rows, row_of, table_csv
+from core.nn.config import PARAMS, HyperParams
+from core.nn.history import Curves
+from core.sweeps.sweep import SweepSpec, parse_grid
+from core.sweeps.table import RunResult, Table, line_chart
 
 
 def hp(**kw):

@@ -1,4 +1,4 @@
-"""core.control: the commands, the run's state machine and its clock, without a trainer.
+"""core.nn.control: the commands, the run's state machine and its clock, without a trainer.
 
 The training thread's side (`next_command`) is called directly here; each case below is a
 transition a user causes with one button, checked state by state. The clock is driven by hand
@@ -8,13 +8,13 @@ import threading
 
 import pytest
 
-from core import control as control_mod
-from core.control import JUST_PAUSED, STEP, STOP, Control
+from core.nn import control as control_mod
+from core.nn.control import JUST_PAUSED, STEP, STOP, Control
 from core.states import FINISHED, IDLE, PAUSED, QUEUED, RUNNING, STOPPED
 
 
 class FakeTime:
-    """Stands in for the `time` module inside core.control: monotonic() returns `t`."""
+    """Stands in for the `time` module inside core.nn.control: monotonic() returns `t`."""
 
     def __init__(self, t=100.0):
         self.t = t

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import data
+from core.nn import data
 
 
 def idx_bytes(array: np.ndarray, magic: int) -> bytes:

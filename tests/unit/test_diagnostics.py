@@ -1,13 +1,13 @@
-"""core.diagnostics on tiny networks whose weights we set by hand, so every number is checkable."""
+"""core.analysis.diagnostics on tiny networks whose weights we set by hand, so every number is checkable."""
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from core import diagnostics as D
-from core.config import HyperParams
-from core.model import MLP, Arch
+from core.analysis import diagnostics as D
+from core.nn.config import HyperParams
+from core.nn.model import MLP, Arch
 
 
 def tiny(widths=(2,), activation="relu", batch_norm=False) -> MLP:
@@ -214,7 +214,7 @@ def test_read_signal_on_real_init_tells_small_sigma_from_he():
     """End to end on MNIST-sized inputs: σ = 0.01 in a 6-layer ReLU net vanishes, He does not."""
     torch.manual_seed(0)
     x, y = torch.rand(256, 784), torch.randint(0, 10, (256,))
-    from core.model import build
+    from core.nn.model import build
     for sigma_hp, vanishing in ((dict(init="normal", init_sigma=0.01), True), (dict(init="he"), False)):
         hp = HyperParams.validate(depth=6, **sigma_hp)
         m = build(hp, 0.13, 0.31, torch.Generator().manual_seed(0)).eval()
@@ -329,8 +329,8 @@ def test_real_tanh_network_whose_weights_grew_reads_as_training_not_sigma():
     """A real 784-128-128-10 tanh network at N(0, 0.05²) on real MNIST images, then the same
     network with every weight ×4 (what a long run with a large learning rate does): real
     statistics, not hand-made ones."""
-    from core import data
-    from core.model import build
+    from core.nn import data
+    from core.nn.model import build
     hp = HyperParams.validate(depth=2, width="128", activation="tanh", init="normal", init_sigma=0.05)
     ds = data.load("mnist")
     x, y = ds.train_x[:256], ds.train_y[:256]

@@ -1,4 +1,4 @@
-"""core.digitness: "that doesn't look like a digit", measured on sets the tests generate.
+"""core.drawing.digitness: "that doesn't look like a digit", measured on sets the tests generate.
 
 Targets (issue 10): rejects >= 80 % of dots, lines, scribbles, letters and filled blobs
 (tests/unit/nondigits.py), <= 1 % of the 10,000 MNIST test digits, <= 3 % of the project's
@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from core import data, digitness, preprocess
+from core.nn import data
+
+from core.drawing import digitness, preprocess
 from tests.unit.drawings import drawings
 from tests.unit.nondigits import KINDS, LETTERS, nondigits
 

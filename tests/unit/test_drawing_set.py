@@ -1,14 +1,14 @@
 """The class's drawings: who may add, what is kept, and the export round trip through the IDX
-reader (core.data.parse_idx, as the real MNIST files are read) and NumPy."""
+reader (core.nn.data.parse_idx, as the real MNIST files are read) and NumPy."""
 import io
 import zipfile
 
 import numpy as np
 import pytest
 
-from core import data
-from core.classroom import ClassError, Classroom
-from core.drawing_set import IDX_IMAGES, IDX_LABELS, MAX_PER_STUDENT, DrawingSet, to_bytes28
+from core.nn import data
+from core.classroom.classes import ClassError, Classroom
+from core.classroom.drawings import IDX_IMAGES, IDX_LABELS, MAX_PER_STUDENT, DrawingSet, to_bytes28
 from core.ledger import Ledger
 
 
@@ -23,7 +23,7 @@ def world(tmp_path):
 
 
 def digit(seed: int) -> np.ndarray:
-    """A 28x28 float image in [0, 1] with some ink (like core.preprocess's output)."""
+    """A 28x28 float image in [0, 1] with some ink (like core.drawing.preprocess's output)."""
     rng = np.random.default_rng(seed)
     x = np.zeros((28, 28), np.float32)
     x[6:22, 8:20] = rng.random((16, 12), dtype=np.float32)
@@ -88,7 +88,7 @@ def test_who_may_add_what(world, monkeypatch):
     first = ds.add("s1", digit(1), canvas(1), 1)
     assert ds.add("s1", digit(1), canvas(1), 1).id == first.id     # a double click: kept once
     assert ds.count(cls.id) == 1
-    monkeypatch.setattr("core.drawing_set.MAX_PER_STUDENT", 2)
+    monkeypatch.setattr("core.classroom.drawings.MAX_PER_STUDENT", 2)
     ds.add("s1", digit(2), canvas(2), 1)
     with pytest.raises(ClassError, match="2 drawings"):
         ds.add("s1", digit(3), canvas(3), 1)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.history import Curves
+from core.nn.history import Curves
 from core.ledger import Ledger, LedgerError, RunRecord
 from core.states import FAILED, FINISHED, IDLE, INTERRUPTED, PAUSED, QUEUED, RUNNING, STOPPED
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.config import HyperParams
-from core.memory import estimate, what_to_shrink
+from core.nn.config import HyperParams
+from core.nn.memory import estimate, what_to_shrink
 
 ROOT = Path(__file__).resolve().parents[2]
 GB, MB = 1 << 30, 1 << 20
@@ -124,10 +124,10 @@ MEASURED = [   # settings; "steps": stop after that many steps (else the whole r
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux's /proc")
 def test_estimates_are_within_30_percent_of_measured_memory():
-    """Real runs (`python -m core.memory --measure`: each in a forked copy of a process that has
+    """Real runs (`python -m core.nn.memory --measure`: each in a forked copy of a process that has
     loaded the data and torch): the rise of resident memory from just before the run is created
     to its peak."""
-    cmd = [sys.executable, "-m", "core.memory", "--measure", *map(json.dumps, MEASURED)]
+    cmd = [sys.executable, "-m", "core.nn.memory", "--measure", *map(json.dumps, MEASURED)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "MNIST_PLAYGROUND_THREADS": "1"})
     assert done.returncode == 0, done.stderr

@@ -1,4 +1,4 @@
-"""core.metrics: step metrics published in batches, and where a run counts as diverged.
+"""core.nn.metrics: step metrics published in batches, and where a run counts as diverged.
 
 The bound is checked against its definition written out here: a loss past 100x its value at
 initialization (never less than 100 ln 10, what a uniform guess scores), and never past 1e4.
@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from core import metrics as metrics_mod
-from core.history import History
-from core.metrics import StepMetrics
+from core.nn import metrics as metrics_mod
+from core.nn.history import History
+from core.nn.metrics import StepMetrics
 
 LN10 = math.log(10)
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core import model
-from core.config import ACTIVATIONS, HyperParams
+from core.nn import model
+from core.nn.config import ACTIVATIONS, HyperParams
 
 
 def build(**kw):
@@ -35,7 +35,7 @@ def test_batch_norm_and_dropout_layers_are_added():
     assert names == ["Linear", "BatchNorm1d", "ReLU", "Dropout"]
 
 
-# Each init's σ per layer of 784-500-300-10, written out independently of core.model:
+# Each init's σ per layer of 784-500-300-10, written out independently of core.nn.model:
 # (fan_in, fan_out) = (784, 500), (500, 300), (300, 10).
 LAYERS = [(784, 500), (500, 300), (300, 10)]
 EXPECTED_SIGMA = {

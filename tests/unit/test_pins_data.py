@@ -1,4 +1,4 @@
-"""core.data: the messages and rules the other data tests leave open, pinned on files made here:
+"""core.nn.data: the messages and rules the other data tests leave open, pinned on files made here:
 every IDX error written out, where each data set is looked for, the per-user cache folder, the
 verified cache's keys, downloads that need nothing, and the tensors' exact values."""
 import dataclasses
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import data
+from core.nn import data
 
 
 def idx(array: np.ndarray, magic: int) -> bytes:
@@ -140,7 +140,7 @@ def test_each_fix_says_what_to_do(tmp_path):
     assert data.fix_for("fashion", data.DEBIAN_FASHION) == (
         "Fix: reinstall them with `sudo apt-get install --reinstall dataset-fashion-mnist`.")
     assert data.fix_for("fashion", tmp_path) == (
-        f"Fix: delete {tmp_path} and download it again with `python -m core.data download fashion` "
+        f"Fix: delete {tmp_path} and download it again with `python -m core.nn.data download fashion` "
         "(or install the Debian package dataset-fashion-mnist).")
 
 

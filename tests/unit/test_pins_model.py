@@ -1,4 +1,4 @@
-"""core.model: what the other model tests leave open, each pinned against numbers worked out
+"""core.nn.model: what the other model tests leave open, each pinned against numbers worked out
 here: the PyTorch default init's uniform bounds, seeded biases and dropout inside a network, layer
 names (saved models depend on them), the summary's rows, and where `load` puts the tensors."""
 import io
@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from core import model
-from core.config import HyperParams
+from core.nn import model
+from core.nn.config import HyperParams
 
 
 def build(seed=0, **kw):

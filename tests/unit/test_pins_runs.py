@@ -9,10 +9,12 @@ import time
 import pytest
 import torch
 
-from core import data, runs as runs_mod
-from core.config import HyperParams
+from core.nn import data
+
+from core import runs as runs_mod
+from core.nn.config import HyperParams
 from core.ledger import Ledger
-from core.memory import estimate
+from core.nn.memory import estimate
 from core.executors.local import LocalExecutor
 from core.runs import Refused, RunService, WeightsUnavailable, train_count
 from core.settings import GB, Limits

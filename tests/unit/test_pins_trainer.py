@@ -1,4 +1,4 @@
-"""core.trainer: every control path and figure a user relies on, each pinned by a test that fails
+"""core.nn.trainer: every control path and figure a user relies on, each pinned by a test that fails
 when it breaks. Numbers are checked against independent computations (the model evaluated here,
 formulas written out) rather than the trainer's own helpers. Tiny networks: each run is < 1 s."""
 import copy
@@ -10,12 +10,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core import data, model as model_lib
-from core import trainer as trainer_mod
-from core.config import HyperParams
-from core.control import Control
+from core.nn import data, model as model_lib
+from core.nn import trainer as trainer_mod
+from core.nn.config import HyperParams
+from core.nn.control import Control
 from core.states import DIVERGED, FAILED, FINISHED, IDLE, PAUSED, QUEUED, STOPPED
-from core.trainer import Trainer, loss_function, make_optimizer
+from core.nn.trainer import Trainer, loss_function, make_optimizer
 
 # 2,000 training images in batches of 100: 20 steps per epoch
 SMALL = dict(subset=2000, depth=1, width="16", epochs=1, batch_size=100, dropout=0, seed=3)
@@ -647,9 +647,9 @@ def test_a_failed_run_is_logged_with_its_id(caplog):
     def sink(kind, state):
         raise RuntimeError("disk on fire")
     t = make(sink=sink)
-    with caplog.at_level("ERROR", logger="core.trainer"):
+    with caplog.at_level("ERROR", logger="core.nn.trainer"):
         assert t.start() and t.wait(60)
-    (record,) = [r for r in caplog.records if r.name == "core.trainer"]
+    (record,) = [r for r in caplog.records if r.name == "core.nn.trainer"]
     assert record.getMessage() == f"run {t.id} failed" and "disk on fire" in caplog.text   # + traceback
 
 

@@ -1,12 +1,14 @@
-"""core.predict and the default model: probabilities, evidence maps, and accuracy on real-looking
+"""core.drawing.predict and the default model: probabilities, evidence maps, and accuracy on real-looking
 drawings through canvas_to_mnist (the test that fails if the recipe breaks)."""
 import numpy as np
 import pytest
 import torch
 
-from core import data, predict, preprocess
-from core.config import HyperParams
-from core.trainer import Trainer
+from core.nn import data
+
+from core.drawing import predict, preprocess
+from core.nn.config import HyperParams
+from core.nn.trainer import Trainer
 from tests.unit.drawings import draw_strokes, evaluate
 
 VERTICAL_LINE = [[(0.5, 0.0), (0.5, 1.0)]]
@@ -142,7 +144,7 @@ def test_augmentation_is_seeded_batched_and_keeps_the_digit():
 def test_preloading_loads_what_the_first_stroke_needs(monkeypatch):
     """predict.preload_in_background() (called at server start) leaves nothing for the first
     stroke to load: the default model and the digitness network are in memory afterwards."""
-    from core import digitness
+    from core.drawing import digitness
 
     monkeypatch.setattr(predict, "_default", None)
     monkeypatch.setattr(digitness, "_loaded", None)

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from core.config import HyperParams
+from core.nn.config import HyperParams
 from core.ledger import Ledger
 from core.runs import Refused, RunService, WeightsUnavailable
 from core.settings import GB, Limits
@@ -223,8 +223,8 @@ def test_a_run_that_never_trained_has_no_weights_to_show(make, tmp_path):
 def test_a_students_run_obeys_the_lesson_and_hides_the_challenge_images(make):
     """Whatever the page asks for, the service trains the lesson's locked values, tags the run
     with the class, and reports its test accuracy without the challenge's hidden images."""
-    from core.challenge import Challenges
-    from core.classroom import Classroom, Lesson
+    from core.classroom.challenge import Challenges
+    from core.classroom.classes import Classroom, Lesson
     svc = make()
     classes = Classroom(svc.ledger)
     info = classes.create_class("teacher", "6B")

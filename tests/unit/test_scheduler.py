@@ -1,7 +1,7 @@
-"""core.scheduler: the fair queue and the wait estimate, on hand-worked cases."""
+"""core.runs.scheduler: the fair queue and the wait estimate, on hand-worked cases."""
 import pytest
 
-from core.scheduler import DEFAULT_SAMPLES_PER_SECOND, Waiting, estimated_waits, fair_order
+from core.runs.scheduler import DEFAULT_SAMPLES_PER_SECOND, Waiting, estimated_waits, fair_order
 
 
 def ids(order):

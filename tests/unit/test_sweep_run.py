@@ -5,11 +5,11 @@ import time
 import pytest
 
 from core import states
-from core.config import HyperParams
+from core.nn.config import HyperParams
 from core.ledger import Ledger
 from core.runs import Refused, RunService
 from core.settings import Limits
-from core.sweep import SweepSpec, open_sweep, parse_grid, run_sweep, start_sweep
+from core.sweeps.sweep import SweepSpec, open_sweep, parse_grid, run_sweep, start_sweep
 
 TINY = dict(subset=500, depth=1, width="16", epochs=1, batch_size=100, dropout=0.0)
 
@@ -116,8 +116,8 @@ def test_a_sweep_too_large_is_refused_before_anything_is_submitted(service):
 
 
 def test_a_sweep_on_a_missing_data_set_is_refused_with_the_fix(service, monkeypatch):
-    import core.data
-    monkeypatch.setattr(core.data, "available", lambda name: (name != "fashion", "Fashion-MNIST is not installed: apt-get install dataset-fashion-mnist"))
+    import core.nn.data
+    monkeypatch.setattr(core.nn.data, "available", lambda name: (name != "fashion", "Fashion-MNIST is not installed: apt-get install dataset-fashion-mnist"))
     svc = service()
     spec = SweepSpec.build(HyperParams.validate(**TINY), [parse_grid("dataset=mnist,fashion")])
     with pytest.raises(Refused, match="Fashion-MNIST is not installed"):
@@ -126,7 +126,7 @@ def test_a_sweep_on_a_missing_data_set_is_refused_with_the_fix(service, monkeypa
 
 
 def test_a_sweep_over_what_a_class_lesson_fixes_is_refused(service):
-    from core.classroom import Classroom, make_lesson
+    from core.classroom.classes import Classroom, make_lesson
     svc = service()
     room = Classroom(svc.ledger)
     cls = room.create_class("teacher-token", "5B")

@@ -6,9 +6,9 @@ import time
 import pytest
 import torch
 
-from core import trainer as trainer_mod
-from core.config import HyperParams
-from core.trainer import Trainer
+from core.nn import trainer as trainer_mod
+from core.nn.config import HyperParams
+from core.nn.trainer import Trainer
 
 SMALL = dict(subset=2000, depth=1, width="32", epochs=2, batch_size=100, dropout=0)
 
@@ -166,7 +166,7 @@ def test_model_snapshot_is_a_private_copy():
 
 
 def test_a_run_without_a_slot_waits_queued_with_its_untrained_point_then_trains_once_granted():
-    from core.control import Control
+    from core.nn.control import Control
     t = make(epochs=1, control=Control(granted=False))
     t.start()
     wait_until(lambda: t.history.cursor()[1] == 1)          # step 0 is measured before the slot
@@ -232,7 +232,7 @@ def test_a_run_continued_from_its_checkpoint_gives_the_same_curves_as_one_that_n
 
 
 def test_a_checkpoint_of_other_settings_is_refused_with_the_reason():
-    from core.checkpoint import CheckpointError
+    from core.nn.checkpoint import CheckpointError
     saved = {}
     t = make(epochs=1, sink=lambda kind, state: saved.__setitem__(kind, state))
     t.start()

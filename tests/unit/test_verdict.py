@@ -1,4 +1,4 @@
-"""core.verdict: did a run learn, why not, and a warning before Start. Real short runs for the
+"""core.analysis.verdict: did a run learn, why not, and a warning before Start. Real short runs for the
 cases the issue names, hand-built curves for the rules."""
 import math
 from types import SimpleNamespace
@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from core import verdict as V
-from core.config import HyperParams
-from core.diagnostics import signal_stats
-from core.history import Curves
-from core.model import build
+from core.analysis import verdict as V
+from core.nn.config import HyperParams
+from core.analysis.diagnostics import signal_stats
+from core.nn.history import Curves
+from core.nn.model import build
 from core.states import DIVERGED, FINISHED, IDLE, RUNNING, STOPPED
-from core.trainer import Trainer
+from core.nn.trainer import Trainer
 
 
 def run_to_end(**kw):
@@ -190,7 +190,7 @@ def test_wide_networks_are_measured_on_a_narrow_stand_in_with_the_same_picture()
     work; the reported fan-ins are the real ones."""
     hp = HyperParams.validate(depth=2, width="2048", init="normal", init_sigma=0.05)
     proxy = V.initial_signal(hp)
-    from core import data
+    from core.nn import data
     ds = data.load("mnist")
     idx = data.split(60000, hp.val_fraction, 0, hp.seed).val_idx[:256]
     real = signal_stats(build(hp, ds.mean, ds.std, torch.Generator().manual_seed(0)).eval(),

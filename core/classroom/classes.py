@@ -10,7 +10,7 @@ looked up in its own column, so neither can stand in for the other:
   the browser a teacher of the class. The teacher page moves it out of the address bar at once, so
   a projected or copied URL (`/teacher?class=<id>`) gives nobody anything.
 
-Who a browser is stays its owner token (a cookie, pages.shared.owner()): memberships and teacher
+Who a browser is stays its owner token (a cookie, ui.shared.owner()): memberships and teacher
 rights are rows keyed by it in the ledger's database, so a reload or a server restart keeps a
 student in the class and a teacher at their class.
 
@@ -28,10 +28,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .config import PARAM, PARAMS, HyperParams
-from .ledger import Ledger
-from .runs import Refused
-from .states import ACTIVE_STATES, IDLE
+from core.nn.config import PARAM, PARAMS, HyperParams
+from core.ledger import Ledger
+from core.runs import Refused
+from core.states import ACTIVE_STATES, IDLE
 
 JOIN_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"   # no 0/O or 1/I to misread off a projector
 JOIN_CODE = re.compile(r"[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}")

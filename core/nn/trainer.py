@@ -5,11 +5,11 @@ without a copy, pages can read the newest weights directly (Draw, Look inside), 
 the GIL inside its kernels, so the Streamlit server stays responsive while a run trains.
 
 The trainer is the step loop and nothing else; its neighbours each have one job:
-- core.control: the commands (pause, resume, step, stop, live changes, the training slot) and the
+- core.nn.control: the commands (pause, resume, step, stop, live changes, the training slot) and the
   run's state and clock; applied between two mini-batches, so only the training thread ever
   touches the model and the optimizer;
-- core.metrics: per-step losses kept on the device and published in batches, divergence;
-- core.checkpoint: what a checkpoint holds; the trainer hands one to its sink at every epoch end,
+- core.nn.metrics: per-step losses kept on the device and published in batches, divergence;
+- core.nn.checkpoint: what a checkpoint holds; the trainer hands one to its sink at every epoch end,
   every CHECKPOINT_SECONDS, on pause and on stop, and continues from one exactly.
 Readers use `snapshot()` (numbers), `history` (curves) and `model_snapshot()` (a CPU copy).
 """
@@ -30,14 +30,14 @@ import torch
 import torch._dynamo  # noqa: F401  the first optimizer imports it (~1 s): do it at start-up, not on the first click on Start
 import torch.nn.functional as F
 
-from . import checkpoint as ckpt
-from . import data, model as model_lib
-from .config import LIVE_PARAMS, HyperParams
-from .control import JUST_PAUSED, STOP, Control
-from .history import History
-from .metrics import LN10, StepMetrics
-from .settings import Limits
-from .states import (ACTIVE_STATES, DIVERGED, ENDED_STATES, FAILED, FINISHED, IDLE,  # noqa: F401
+from core.nn import checkpoint as ckpt
+from core.nn import data, model as model_lib
+from core.nn.config import LIVE_PARAMS, HyperParams
+from core.nn.control import JUST_PAUSED, STOP, Control
+from core.nn.history import History
+from core.nn.metrics import LN10, StepMetrics
+from core.settings import Limits
+from core.states import (ACTIVE_STATES, DIVERGED, ENDED_STATES, FAILED, FINISHED, IDLE,  # noqa: F401
                      PAUSED, QUEUED, RUNNING, STOPPED)
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .config import HyperParams
+from core.nn.config import HyperParams
 
 N_INPUTS, N_CLASSES = 28 * 28, 10
 
@@ -127,7 +127,7 @@ class MLP(nn.Module):
 
     def forward_with_taps(self, x: torch.Tensor) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
         """Logits plus, for each hidden layer, its pre-activation (after batch norm, if any, i.e.
-        what the non-linearity receives) and its activation. Used by core.diagnostics."""
+        what the non-linearity receives) and its activation. Used by core.analysis.diagnostics."""
         taps = []
         h = self.normalize(x)
         for block in self.hidden:

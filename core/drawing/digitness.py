@@ -5,7 +5,7 @@ a scribble or a letter with a digit, often a confident one (a dot is a "0, 94 % 
 confidence is no guide either: a run that trained for one epoch is unsure of many real digits.
 So the question is put to a separate, small network that has seen both: MNIST digits and
 drawings that are not digits (scripts/train_digitness.py says which). It looks at the same 28x28
-image the digit classifier gets (core.preprocess), so it judges the drawing, never the model:
+image the digit classifier gets (core.drawing.preprocess), so it judges the drawing, never the model:
 the verdict is the same whichever model is answering.
 
     scores(x) -> array           one score per image; above threshold(): looks like a digit
@@ -30,9 +30,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .model import Normalize
+from core.nn.model import Normalize
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "assets" / "models" / "digitness.pt"
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "assets" / "models" / "digitness.pt"
 TRAIN_COMMAND = "python -m scripts.train_digitness"
 HIDDEN = 64
 

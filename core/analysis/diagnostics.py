@@ -26,8 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import HyperParams
-from .model import MLP, N_CLASSES, from_state_dict, layer_sigmas
+from core.nn.config import HyperParams
+from core.nn.model import MLP, N_CLASSES, from_state_dict, layer_sigmas
 
 RELU_LIKE = ("relu", "leaky_relu", "elu", "gelu")   # "dead" = pre-activation never > 0
 SQUASHING = ("tanh", "sigmoid")                      # "saturated" = in the flat tails

@@ -1,8 +1,8 @@
 """The class's own handwriting: digits students drew on the Draw page, labelled by them.
 
 Each drawing is kept twice: as the network sees it (28x28, laid out like MNIST by
-core.preprocess, stored as 784 bytes) and as drawn (the canvas in grey levels, a PNG). The teacher
-exports the set in the MNIST format (IDX files, readable by core.data.read_idx / parse_idx and by
+core.drawing.preprocess, stored as 784 bytes) and as drawn (the canvas in grey levels, a PNG). The teacher
+exports the set in the MNIST format (IDX files, readable by core.nn.data.read_idx / parse_idx and by
 any MNIST loader) and as a NumPy .npz, or uses it as a challenge's hidden set.
 """
 from __future__ import annotations
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .classroom import Classroom, ClassError
-from .data import IMAGE_MAGIC, LABEL_MAGIC
-from .ledger import Ledger
-from .preprocess import INK_THRESHOLD, to_ink
+from core.classroom.classes import Classroom, ClassError
+from core.nn.data import IMAGE_MAGIC, LABEL_MAGIC
+from core.ledger import Ledger
+from core.drawing.preprocess import INK_THRESHOLD, to_ink
 
 MAX_PER_STUDENT = 200
 MAX_PER_CLASS = 5000
@@ -51,7 +51,7 @@ class Drawing:
 
 
 def to_bytes28(x28) -> np.ndarray:
-    """(28, 28) uint8 from [0, 1] floats (as core.preprocess makes them) or uint8."""
+    """(28, 28) uint8 from [0, 1] floats (as core.drawing.preprocess makes them) or uint8."""
     a = np.asarray(x28)
     if a.size != 784:
         raise ClassError(f"A drawing must be 28×28 pixels, got shape {a.shape}.")

@@ -2,7 +2,7 @@
 
 The canvas (components/canvas/) sends its strokes, not an image: a few hundred numbers instead
 of a 280x280 PNG, so it can send them many times a second while the pen moves. Python draws
-them again exactly as the browser did (round caps and joins), and core.preprocess turns the
+them again exactly as the browser did (round caps and joins), and core.drawing.preprocess turns the
 pixels into what the network sees, as for any other image.
 
 The message, version 1 (JSON; what canvas.js's `message()` builds):

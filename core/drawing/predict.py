@@ -3,7 +3,7 @@
 The default model (assets/models/default.pt, trained by scripts/train_default_model.py) answers
 before the user has trained anything; it is loaded once per process and shared read-only by
 every session (inference never changes a module in eval mode, so threads may share it).
-Models take plain [0, 1] pixels: they normalize their own input (core.model.Normalize).
+Models take plain [0, 1] pixels: they normalize their own input (core.nn.model.Normalize).
 """
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import model as model_lib
+from core.nn import model as model_lib
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "assets" / "models" / "default.pt"
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "assets" / "models" / "default.pt"
 TRAIN_COMMAND = "python -m scripts.train_default_model"
 
 
@@ -59,8 +59,8 @@ def warm_up() -> None:
     """Everything the Draw page's first stroke needs, done now: the default model and the
     digitness network loaded, their first inference and gradient (torch's one-off set-up), PIL's
     resampling and PNG encoder. Errors are left for the page to explain."""
-    from . import digitness, preprocess
-    from .charts import draw as charts
+    from core.drawing import digitness, preprocess
+    from core.charts import draw as charts
 
     image = np.zeros((280, 280), np.uint8)
     image[40:240, 130:150] = 255

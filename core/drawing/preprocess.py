@@ -11,9 +11,9 @@ digits laid out that way, so a drawing must be laid out the same way before it i
 The centre: on the MNIST test set the mean centre of mass is (13.99, 14.01) in (row, column)
 pixel-index coordinates (rows and columns numbered 0..27), so we put it at exactly (14, 14).
 
-There is no normalization here: every model normalizes its own input (core.model.Normalize holds
+There is no normalization here: every model normalizes its own input (core.nn.model.Normalize holds
 the training set's mean and std), so this returns plain [0, 1] pixels, exactly like
-core.data's images, and whoever uses a model just feeds them.
+core.nn.data's images, and whoever uses a model just feeds them.
 """
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ def canvas_to_mnist(image: np.ndarray) -> np.ndarray | None:
     [0, 1] floats work too), any size, bright ink on a dark background. The digit is cropped to
     its ink, scaled to fit 20x20 keeping its aspect ratio (anti-aliased, not thresholded), and
     shifted so that its centre of mass is at (14, 14), as MNIST was made. No normalization:
-    models normalize their own input (core.model.Normalize), so feed the result as it is.
+    models normalize their own input (core.nn.model.Normalize), so feed the result as it is.
 
     Corner cases: a single dot grows into a disc filling the 20x20 box (what the recipe does
     with it); a thin line ("1") keeps at least one pixel of width; ink touching the canvas edges

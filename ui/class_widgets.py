@@ -2,8 +2,8 @@
 locks, following a lesson live, the challenge's submit button and leaderboard, adding a drawing
 to the class's set, and the projector view's look.
 
-Everything here reads and writes through core.classroom / core.challenge / core.drawing_set;
-who the browser is comes from pages.shared.owner() (its cookie).
+Everything here reads and writes through core.classroom.classes / core.classroom.challenge / core.classroom.drawings;
+who the browser is comes from ui.shared.owner() (its cookie).
 """
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import time
 import numpy as np
 import streamlit as st
 
-from core.challenge import Challenge, Challenges, Standing
-from core.classroom import ClassError, ClassInfo, Classroom, Member
-from core.config import PARAM, PARAMS, HyperParams, format_value
-from core.drawing_set import DrawingSet, to_bytes28
+from core.classroom.challenge import Challenge, Challenges, Standing
+from core.classroom.classes import ClassError, ClassInfo, Classroom, Member
+from core.nn.config import PARAM, PARAMS, HyperParams, format_value
+from core.classroom.drawings import DrawingSet, to_bytes28
 from core.runs import RunView
 from core.states import ACTIVE_STATES, BADGE, FINISHED, IDLE, PAUSED, QUEUED, RUNNING
-from pages import shared
+from ui import shared
 
 FOLLOW_S = 2.0          # a student's page looks for lesson / challenge changes this often
 
@@ -74,7 +74,7 @@ def chart_font(present: bool) -> dict:
     return {"size": PRESENT_FONT if present else 14, "color": "#1f2328"}
 
 
-# -- the sidebar's locks (called by pages.shared.hyperparams_sidebar) ---------------------------
+# -- the sidebar's locks (called by ui.shared.hyperparams_sidebar) ---------------------------
 
 def sidebar_locks() -> tuple[dict, set]:
     """(locked values, hidden names) for this browser's sidebar. When a lesson starts or

@@ -6,7 +6,7 @@ trainer. It owns four jobs, each a short method below:
 - **admission**: a run is only created within the server's limits (memory per student and per
   server, unfinished runs per student, steps per run), or refused with what to shrink;
 - **scheduling**: runs train in a fixed number of slots, handed out in fair order
-  (core.scheduler); a paused run gives its slot back;
+  (core.runs.scheduler); a paused run gives its slot back;
 - **recording**: every run is in the ledger (core.ledger); a supervisor thread copies each live
   run's new curve points and figures there about once a second (never from the training thread),
   and checkpoints go to files beside it;
@@ -27,16 +27,16 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import checkpoint as ckpt
-from . import data, model as model_lib
-from .config import HyperParams
-from .history import Curves, History
-from .ledger import Ledger, LedgerError, RunRecord
-from .memory import parameter_count
-from .scheduler import Waiting, estimated_waits, fair_order
-from .settings import GB, Limits
-from .states import ACTIVE_STATES, ENDED_STATES, IDLE, PAUSED, QUEUED, RESUMABLE_STATES, RUNNING, STOPPED
-from .trainer import RunSnapshot
+from core.nn import checkpoint as ckpt
+from core.nn import data, model as model_lib
+from core.nn.config import HyperParams
+from core.nn.history import Curves, History
+from core.ledger import Ledger, LedgerError, RunRecord
+from core.nn.memory import parameter_count
+from core.runs.scheduler import Waiting, estimated_waits, fair_order
+from core.settings import GB, Limits
+from core.states import ACTIVE_STATES, ENDED_STATES, IDLE, PAUSED, QUEUED, RESUMABLE_STATES, RUNNING, STOPPED
+from core.nn.trainer import RunSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -122,18 +122,18 @@ class RunView:
 def make_executor(limits: Limits):
     """The executor the operator chose: a Ray cluster when $MNIST_PLAYGROUND_RAY_ADDRESS names
     one (Ray is imported only then), else threads in this process."""
-    from .settings import ray_address
+    from core.settings import ray_address
     address = ray_address()
     if address:
-        from .executors import ClusterUnavailable
+        from core.executors import ClusterUnavailable
         try:
-            from .executors.ray import RayExecutor
+            from core.executors.ray import RayExecutor
         except ImportError as e:
             raise ClusterUnavailable(
                 f"MNIST_PLAYGROUND_RAY_ADDRESS (or --ray-address) names a Ray cluster ({address!r}), "
                 f"but Ray cannot be imported here ({e}): pip install -r requirements-ray.txt") from None
         return RayExecutor(address, limits)
-    from .executors.local import LocalExecutor
+    from core.executors.local import LocalExecutor
     return LocalExecutor(limits)
 
 
@@ -201,7 +201,7 @@ class RunService:
                               sink=self._sink(rec.id))
             if handle is None:
                 continue
-            from .memory import estimate as estimate_memory
+            from core.nn.memory import estimate as estimate_memory
             self._live[rec.id] = _Live(handle, cursor=history.cursor(), arrived=self._clock(),
                                        checkpoint_step=rec.checkpoint_step,
                                        memory=estimate_memory(HyperParams.validate(rec.config)).total,
@@ -244,8 +244,8 @@ class RunService:
         return RunView(self, rec)
 
     def _class_rules(self, owner: str, hp: HyperParams, class_id: str | None):
-        """(settings, class id, visible test indices) for a run of `owner` (core.classroom)."""
-        from .challenge import Challenges
+        """(settings, class id, visible test indices) for a run of `owner` (core.classroom.classes)."""
+        from core.classroom.challenge import Challenges
         if getattr(self, "_challenges", None) is None:
             self._challenges = Challenges(self.ledger)
         admitted = self._challenges.classroom.admit(owner, hp)
@@ -255,7 +255,7 @@ class RunService:
     def check_run(self, hp: HyperParams, what: str = "This run"):
         """The limits on one run, whoever asks (steps, memory); returns its memory estimate.
         Raises Refused saying which limit and what to change."""
-        from .memory import estimate as estimate_memory, what_to_shrink
+        from core.nn.memory import estimate as estimate_memory, what_to_shrink
         lim = self.limits
         steps = math.ceil(train_count(hp) / hp.batch_size) * hp.epochs
         if steps > lim.max_run_steps:

@@ -14,7 +14,7 @@ Rules (chance = 1 / number of classes; L0 = the loss of a uniform guess: ln 10 f
 - stalled at a high loss: the training loss (>= L0 / 4) fell less than 3 % over the last
   quarter of the run;
 - learned: anything else.
-The likely cause comes from the network at initialization (core.diagnostics: a vanishing or
+The likely cause comes from the network at initialization (core.analysis.diagnostics: a vanishing or
 exploding signal, saturated units) and then from the curves (learning rate too small or too
 large); each verdict names the Look inside tab that shows it.
 
@@ -34,11 +34,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import data, model as model_lib
-from .config import HyperParams
-from .diagnostics import SignalStats, sigma_advice, signal_problems, signal_stats
-from .history import Curves
-from .states import DIVERGED, ENDED_STATES, FAILED, IDLE, QUEUED
+from core.nn import data, model as model_lib
+from core.nn.config import HyperParams
+from core.analysis.diagnostics import SignalStats, sigma_advice, signal_problems, signal_stats
+from core.nn.history import Curves
+from core.states import DIVERGED, ENDED_STATES, FAILED, IDLE, QUEUED
 
 # The Look inside page's tabs (pages/look_inside.py uses these names).
 TAB_FAILS, TAB_SIGNAL, TAB_WEIGHTS = "Where it fails", "Signal propagation", "What the first layer sees"
@@ -251,7 +251,7 @@ def _cause(hp: HyperParams, init_signal: SignalStats | None, levels: dict | None
 
 def judge(snap, curves: Curves, hp: HyperParams, init_signal: SignalStats | None = None) -> Verdict | None:
     """The verdict on a run from its snapshot (anything with state, step, best_val_accuracy,
-    reason), its curves (a core.history.Curves, or a CurveView.digest() for long runs) and its
+    reason), its curves (a core.nn.history.Curves, or a CurveView.digest() for long runs) and its
     settings; `init_signal` (initial_signal(hp), cached by the caller) names the cause when the
     initialization is to blame. None while it is too early to tell."""
     state, step = snap.state, getattr(snap, "step", 0) or 0

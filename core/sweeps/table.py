@@ -15,9 +15,9 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
-from . import states
-from .config import HyperParams
-from .sweep import METRICS, SweepSpec, effective
+from core import states
+from core.nn.config import HyperParams
+from core.sweeps.sweep import METRICS, SweepSpec, effective
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class RunResult:
 
     @classmethod
     def of(cls, run_id: str, hp: HyperParams, snap, curves=None) -> "RunResult":
-        """From a run's snapshot (core.trainer.RunSnapshot) and its curves (core.history.Curves)."""
+        """From a run's snapshot (core.nn.trainer.RunSnapshot) and its curves (core.nn.history.Curves)."""
         per_epoch, last_acc = [], None
         spe = max(1, snap.steps_per_epoch)
         if curves is not None and curves.step:

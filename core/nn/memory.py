@@ -31,16 +31,16 @@ import os
 import sys
 from dataclasses import dataclass
 
-from .config import HyperParams
+from core.nn.config import HyperParams
 
 FLOAT = 4                       # bytes per float32
 N_INPUTS, N_CLASSES, N_TRAIN = 784, 10, 60000
-EVAL_CHUNK = 1024               # core.trainer.Trainer._evaluate's chunk
-VAL_SAMPLE = 2000               # core.trainer.Trainer.VAL_SAMPLE
+EVAL_CHUNK = 1024               # core.nn.trainer.Trainer._evaluate's chunk
+VAL_SAMPLE = 2000               # core.nn.trainer.Trainer.VAL_SAMPLE
 OPTIMIZER_COPIES = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "rmsprop": 1}
 GB, MB = 1 << 30, 1 << 20
 # The C allocator serves blocks below 16 MB from its arena and keeps up to 64 MB of them once
-# freed, for the next step (core.trainer.keep_freed_memory_for_reuse): resident memory, too. How
+# freed, for the next step (core.nn.trainer.keep_freed_memory_for_reuse): resident memory, too. How
 # much of it a run holds varies from run to run (fragmentation); measured, it was 0 to 110 MB,
 # about half the arena-sized transient bytes on average, which is what the estimate counts.
 ARENA_BLOCK, ARENA_KEEP = 16 * MB, 64 * MB
@@ -259,8 +259,8 @@ def measure(runs: list[tuple[HyperParams, int | None]]) -> list[dict]:
 
     import torch
 
-    from . import data
-    from .trainer import Trainer
+    from core.nn import data
+    from core.nn.trainer import Trainer
 
     def run(hp: HyperParams, steps: int | None) -> None:
         t = Trainer(hp, device="cpu", sink=lambda kind, state: None)
@@ -308,8 +308,8 @@ def measure(runs: list[tuple[HyperParams, int | None]]) -> list[dict]:
 
 
 def main(argv: list[str]) -> int:
-    """python -m core.memory JSON             the estimate in words
-       python -m core.memory --measure JSON...   measure real runs (Linux), one JSON line each;
+    """python -m core.nn.memory JSON             the estimate in words
+       python -m core.nn.memory --measure JSON...   measure real runs (Linux), one JSON line each;
                                              a "steps" key stops a run after that many steps"""
     if argv and argv[0] == "--measure":
         runs = []

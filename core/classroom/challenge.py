@@ -5,7 +5,7 @@ The hidden set is either
 - a fixed part of a data set's test set (HIDDEN_SIZE images drawn once with a fixed seed, the same
   on every server), left out of every test figure a student of the class sees while the challenge
   is open (`visible_test_indices`), or
-- the class's own drawings (core.drawing_set), frozen when the challenge opens.
+- the class's own drawings (core.classroom.drawings), frozen when the challenge opens.
 
 Scores are computed here, from the run's stored weights (RunView.model()): nothing the browser
 sends is taken as a score, and the labels never leave the server (students see their accuracy;
@@ -22,13 +22,13 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from . import data
-from .classroom import Classroom, ClassError
-from .config import HyperParams
-from .diagnostics import confusion_matrix, predict
-from .ledger import Ledger
-from .runs import RunView, WeightsUnavailable
-from .states import FINISHED
+from core.nn import data
+from core.classroom.classes import Classroom, ClassError
+from core.nn.config import HyperParams
+from core.analysis.diagnostics import confusion_matrix, predict
+from core.ledger import Ledger
+from core.runs import RunView, WeightsUnavailable
+from core.states import FINISHED
 
 HIDDEN_SIZE = 2000          # test images held out for challenges (of 10,000)
 HIDDEN_SEED = 20_251_111    # fixed: the hidden part is the same on every server and every run
@@ -161,7 +161,7 @@ class Challenges:
         self.ledger = ledger
         self.classroom = Classroom(ledger)
         ledger.ensure_schema(SCHEMA)
-        from .drawing_set import DrawingSet
+        from core.classroom.drawings import DrawingSet
         self.drawings = DrawingSet(ledger)
 
     # -- the teacher's side ---------------------------------------------------------------------

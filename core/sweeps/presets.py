@@ -17,9 +17,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from .config import HyperParams
-from .sweep import Axis, Level, SweepSpec
-from .sweep_table import RunResult, Table
+from core.nn.config import HyperParams
+from core.sweeps.sweep import Axis, Level, SweepSpec
+from core.sweeps.table import RunResult, Table
 
 LN10 = math.log(10)
 Check = Callable[[Table, Sequence[RunResult]], list[str]]

@@ -1,5 +1,5 @@
 """The drawing canvas as a Streamlit component: components/canvas/ (plain HTML and JavaScript)
-served by Streamlit's components.v1 API, and what it sends decoded by core.drawing.
+served by Streamlit's components.v1 API, and what it sends decoded by core.drawing.strokes.
 
     drawing = canvas.current(KEY)        # the drawing to show (None: nothing drawn yet)
     ...                                   # predict, show the answer
@@ -16,7 +16,7 @@ The drawing also survives the canvas: Streamlit forgets a widget's value when it
 so the last drawing is kept under `KEY:saved` and handed back to a freshly opened canvas.
 
 Tests (AppTest cannot run the component's JavaScript) hand a drawing to the page the way the
-canvas does: `at.session_state[KEY] = core.drawing.encode(drawing)` before `at.run()`.
+canvas does: `at.session_state[KEY] = core.drawing.strokes.encode(drawing)` before `at.run()`.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from pathlib import Path
 import streamlit as st
 import streamlit.components.v1 as components
 
-from core import drawing as drawing_lib
+from core.drawing import strokes as drawing_lib
 
 FOLDER = Path(__file__).resolve().parent.parent / "components" / "canvas"
 DEFAULT_PEN = 20     # px: a digit ~200 px tall then gets MNIST-like ~2 px strokes
@@ -40,7 +40,7 @@ def _component():
 def current(key: str) -> drawing_lib.Drawing | None:
     """The drawing to show this run: what the canvas sent last, else the one kept from before
     (the canvas is new after a visit to another page). Raises ValueError for a message that
-    is not a drawing (core.drawing.decode says what is wrong)."""
+    is not a drawing (core.drawing.strokes.decode says what is wrong)."""
     value = st.session_state.get(key)
     if value is None:
         value = st.session_state.get(f"{key}:saved")

@@ -1,5 +1,5 @@
 """Streamlit glue shared by the pages: the run service, who this browser is, which run it is
-looking at, and the hyper-parameter sidebar generated from core.config.PARAMS.
+looking at, and the hyper-parameter sidebar generated from core.nn.config.PARAMS.
 
 Who this browser is lives in a cookie, never in the address bar: a URL copied off a projector or
 shared with a class carries settings (and maybe a run id), never the power to see or control
@@ -23,9 +23,9 @@ import pandas  # noqa: F401
 import streamlit as st
 import torch
 
-from core import data
-from core import model as model_lib
-from core.config import (CHOICE_LABELS, GROUPS, PARAMS, ConfigError, HyperParams, Param,
+from core.nn import data
+from core.nn import model as model_lib
+from core.nn.config import (CHOICE_LABELS, GROUPS, PARAMS, ConfigError, HyperParams, Param,
                          format_value, parse_value)
 from core.runs import RunService, RunView
 
@@ -70,7 +70,7 @@ def warm_up() -> None:
     """Load the data set, the default model and torch's kernels in the background once per
     process, so the first Start and the first stroke on Draw do not wait for them."""
     def work():
-        from core import predict
+        from core.drawing import predict
         data.load("mnist")
         try:
             predict.default_model()
@@ -242,8 +242,8 @@ def hyperparams_sidebar() -> HyperParams | None:
     the settings are not valid."""
     _init_from_url()
     # A student's lesson: locked values are forced here, whatever the widget, the URL or the
-    # session said (core.classroom.enforce forces them again before a run is submitted).
-    from pages.class_widgets import sidebar_locks
+    # session said (core.classroom.classes.enforce forces them again before a run is submitted).
+    from ui.class_widgets import sidebar_locks
     locked, hidden = sidebar_locks()
     for name, value in locked.items():
         st.session_state[name] = value
@@ -312,7 +312,7 @@ def use_st_navigation() -> None:
     switches the whole process to st.navigation and reruns, which goes through app.py. Known
     upstream: streamlit/streamlit#10276.
 
-    Not at import time: a rerun raised inside `import pages.shared` broke the imports of other
+    Not at import time: a rerun raised inside `import ui.shared` broke the imports of other
     sessions importing the same modules at that moment ("cannot import name 'class_widgets'").
     And per run, not per process: sessions that started in legacy mode before the switch see
     the flag already cleared, so each looks for the legacy dispatcher on its own call stack."""

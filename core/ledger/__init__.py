@@ -52,7 +52,7 @@ import numpy as np
 import torch
 
 from core import settings
-from core.history import Curves
+from core.nn.history import Curves
 from core.states import ACTIVE_STATES, ENDED_STATES, INTERRUPTED, PAUSED, QUEUED
 
 SCHEMA_VERSION = 1

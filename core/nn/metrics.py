@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from .history import History
+from core.nn.history import History
 
 LN10 = math.log(10)           # the cross-entropy of a network that guesses uniformly
 LOSS_LIMIT = 1e4              # a loss past this is an explosion, whatever it started at

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 
-from .states import ACTIVE_STATES, ENDED_STATES, IDLE, PAUSED, QUEUED, RUNNING, STOPPED
+from core.states import ACTIVE_STATES, ENDED_STATES, IDLE, PAUSED, QUEUED, RUNNING, STOPPED
 
 # What the training thread is told to do next.
 STEP, STOP, JUST_PAUSED = "step", "stop", "just paused"

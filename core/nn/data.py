@@ -3,7 +3,7 @@
 A data set is loaded once per process (about 0.5 s for MNIST) and shared read-only by every run
 and every browser session: images are one float32 tensor in [0, 1] of shape (N, 784). A run never
 copies it; it holds index tensors (its split) and gathers each mini-batch with them.
-Normalization (the training set's mean and std) is part of the model (`core.model.Normalize`),
+Normalization (the training set's mean and std) is part of the model (`core.nn.model.Normalize`),
 so every consumer of a model, the Draw page included, feeds plain [0, 1] pixels.
 
 Every file is checked before it is used: its IDX header and size, the images' shape, as many
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
@@ -149,7 +149,7 @@ def locate(name: str) -> Path:
     raise DataUnavailable(
         "Fashion-MNIST is not on this machine. Install it with "
         "`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or on a machine with "
-        f"internet run `python -m core.data download fashion` (it goes to {cache_dir() / name}).")
+        f"internet run `python -m core.nn.data download fashion` (it goes to {cache_dir() / name}).")
 
 
 def fix_for(name: str, folder: Path) -> str:
@@ -159,7 +159,7 @@ def fix_for(name: str, folder: Path) -> str:
                 "`git checkout -- assets/mnist`, or reinstall the app).")
     if Path(folder) == DEBIAN_FASHION:
         return "Fix: reinstall them with `sudo apt-get install --reinstall dataset-fashion-mnist`."
-    return (f"Fix: delete {folder} and download it again with `python -m core.data download {name}` "
+    return (f"Fix: delete {folder} and download it again with `python -m core.nn.data download {name}` "
             "(or install the Debian package dataset-fashion-mnist).")
 
 
@@ -402,7 +402,7 @@ def split(n: int, val_fraction: float, subset: int = 0, seed: int = 0,
     return Split(train.to(device), perm[:n_val].to(device))
 
 
-if __name__ == "__main__":  # python -m core.data download fashion
+if __name__ == "__main__":  # python -m core.nn.data download fashion
     import sys
 
     if len(sys.argv) == 3 and sys.argv[1] == "download":
@@ -411,4 +411,4 @@ if __name__ == "__main__":  # python -m core.data download fashion
         except DataError as e:
             sys.exit(f"error: {e}")
     else:
-        sys.exit("usage: python -m core.data download fashion")
+        sys.exit("usage: python -m core.nn.data download fashion")

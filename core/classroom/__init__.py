@@ -1,0 +1,1 @@
+"""A class: its members and rules, the prediction challenge, the class's drawings."""
