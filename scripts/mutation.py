@@ -48,7 +48,7 @@ TESTS = {
 }
 # Where each module lives under core/ (the name above is the short one the command line takes).
 SOURCES = {"trainer": "nn/trainer", "control": "nn/control", "metrics": "nn/metrics",
-           "checkpoint": "nn/checkpoint", "scheduler": "runs/scheduler", "runs": "runs/__init__",
+           "checkpoint": "nn/checkpoint", "scheduler": "runs/scheduler", "runs": "runs/service",
            "model": "nn/model", "data": "nn/data", "config": "nn/config"}
 HELPERS = ["__init__.py"]   # non-test files of tests/unit the tests import
 

@@ -11,7 +11,9 @@ import torch
 
 from core.nn import data
 
-from core import runs as runs_mod
+from core.runs import admission as admission_mod
+from core.runs import care as care_mod
+from core.runs.live import Live
 from core.nn.config import HyperParams
 from core.ledger import Ledger
 from core.nn.memory import estimate
@@ -168,9 +170,9 @@ def test_a_headless_service_never_pauses_for_lack_of_a_page_but_keeps_the_time_l
 
 
 def test_the_time_limit_is_written_as_hours_minutes_seconds():
-    assert runs_mod._clock(2 * 3600) == "2:00:00"
-    assert runs_mod._clock(3725.9) == "1:02:05"
-    assert runs_mod._clock(59) == "0:00:59"
+    assert care_mod._clock(2 * 3600) == "2:00:00"
+    assert care_mod._clock(3725.9) == "1:02:05"
+    assert care_mod._clock(59) == "0:00:59"
 
 
 # -- admission -----------------------------------------------------------------------------------
@@ -206,8 +208,8 @@ def test_memory_per_run_per_student_and_per_server(make):
     big = hp(depth=3, width="2048")
     with pytest.raises(Refused) as e:
         make(student_memory=estimate(big).total - 1).submit("alice", big)
-    assert str(e.value).startswith(f"This network needs ~{runs_mod._gb(estimate(big).total)} of memory; "
-                                   f"the server allows {runs_mod._gb(estimate(big).total - 1)} per student: ")
+    assert str(e.value).startswith(f"This network needs ~{admission_mod._gb(estimate(big).total)} of memory; "
+                                   f"the server allows {admission_mod._gb(estimate(big).total - 1)} per student: ")
     svc = make(student_memory=2 * need, server_memory=3 * need, runs_per_student=5)
     svc.submit("alice", hp(), start=False)
     svc.submit("alice", hp(), start=False)        # exactly her share
@@ -216,14 +218,14 @@ def test_memory_per_run_per_student_and_per_server(make):
     svc.submit("bob", hp(), start=False)          # exactly the server's
     with pytest.raises(Refused) as e:
         svc.submit("carol", hp(), start=False)
-    assert str(e.value).startswith(f"The server is full right now: its runs would need ~{runs_mod._gb(4 * need)}")
+    assert str(e.value).startswith(f"The server is full right now: its runs would need ~{admission_mod._gb(4 * need)}")
 
 
 def test_sizes_are_written_in_gb_or_mb():
-    assert runs_mod._gb(2 * GB) == "2.0 GB"
-    assert runs_mod._gb(0.1 * GB) == "0.1 GB"
-    assert runs_mod._gb(0.1 * GB - 1) == "102 MB"
-    assert runs_mod._gb(5 << 20) == "5 MB"
+    assert admission_mod._gb(2 * GB) == "2.0 GB"
+    assert admission_mod._gb(0.1 * GB) == "0.1 GB"
+    assert admission_mod._gb(0.1 * GB - 1) == "102 MB"
+    assert admission_mod._gb(5 << 20) == "5 MB"
 
 
 # -- controls from each state ----------------------------------------------------------------------
@@ -477,7 +479,7 @@ def test_queue_places_and_waits_from_the_training_runs_eta_and_speed(tmp_path):
         paused = StandIn(wants=False, holds=True)   # paused while holding a slot: gives it back
         for rid, handle, owner, arrived in (("h", holder, "ann", 0.0), ("a", a, "bob", 1.0),
                                             ("b", b, "cat", 2.0), ("c", c, "ann", 3.0), ("p", paused, "dan", 0.5)):
-            svc._live[rid] = runs_mod._Live(handle, arrived=arrived, owner=owner)
+            svc._live[rid] = Live(handle, arrived=arrived, owner=owner)
         svc._dispatch()
         assert paused.revoked == 1 and not paused.holds_slot and holder.revoked == 0
         assert a.granted == b.granted == c.granted == 0                  # the one slot is taken
@@ -580,7 +582,7 @@ def test_a_resumed_run_queues_from_the_moment_it_was_resumed(tmp_path):
         x.resume = lambda: None
         for rid, handle, owner, arrived in (("h", holder, "ann", 0.0), ("x", x, "bob", None),
                                             ("y", y, "cat", 8.0)):
-            svc._live[rid] = runs_mod._Live(handle, arrived=arrived, owner=owner)
+            svc._live[rid] = Live(handle, arrived=arrived, owner=owner)
         svc.resume("bob", "x")                       # at t = 5, before y arrived (t = 8)
         now[0] = 10.0
         svc._dispatch()
