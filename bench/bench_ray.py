@@ -84,7 +84,8 @@ def memory_of(pid: int) -> dict[str, int]:
 def sweep_seconds(svc, hp: HyperParams, n: int) -> tuple[float, float, float]:
     """Wall time of n runs submitted together (fed as slots free up), the slowest run's
     training time and the sum of their training times."""
-    from core.sweeps.sweep import SweepSpec, parse_grid, run_sweep
+    from core.sweeps.runner import run_sweep
+    from core.sweeps.spec import SweepSpec, parse_grid
     lrs = ",".join(f"{0.001 * (i + 1):g}" for i in range(n))
     spec = SweepSpec.build(hp, [parse_grid(f"lr={lrs}")], seeds=1)
     t0 = time.time()

@@ -3,7 +3,7 @@ times / training slots)?
 
 Each round, side by side: the 8 runs one at a time as bare Trainers (no service, no ledger: the
 strictest "headless time"), the same 8 one at a time through the run service (submit, wait until
-recorded, as `python -m core.train` would), then the same 8 as one sweep (core.sweeps.sweep.run_sweep:
+recorded, as `python -m core.train` would), then the same 8 as one sweep (core.sweeps.runner.run_sweep:
 fed to the service a few at a time, results read back from the runs). The ratios are the sweep's
 wall time over (sum of single times / slots), against both baselines; every round and the medians
 are printed, with the machine's load average (the figures mean little on a busy machine).
@@ -26,7 +26,8 @@ from core.nn.config import HyperParams  # noqa: E402
 from core.ledger import Ledger  # noqa: E402
 from core.runs import RunService  # noqa: E402
 from core.settings import Limits  # noqa: E402
-from core.sweeps.sweep import SweepSpec, parse_grid, run_sweep  # noqa: E402
+from core.sweeps.runner import run_sweep
+from core.sweeps.spec import SweepSpec, parse_grid  # noqa: E402
 
 BASE = dict(depth=1, subset=5000, epochs=2, batch_size=64, dropout=0.0, optimizer="adam")
 GRID = ("lr=0.0005,0.001,0.002,0.005", "width=64,128")          # 8 small runs

@@ -3,7 +3,7 @@
 Pick a lesson (core.sweeps.presets: its settings, what to look for, and a check of the outcome) or one
 or two parameters with their values and 1-5 seeds (the other settings are the sidebar's, as on
 the Train page), and start. The sweep's runs go through the run service like any run (the same
-training slots and queue), fed a few at a time by core.sweeps.sweep; this page follows it live: the
+training slots and queue), fed a few at a time by core.sweeps.runner; this page follows it live: the
 runs' validation curves overlaid, the table filling in (mean ± std over seeds, diverged runs
 marked with the reason), the line chart when a parameter is a number, and the lesson's text next
 to the result with a verdict once it is complete. A sweep can be cancelled as a whole, and found
@@ -23,8 +23,8 @@ from core.charts.train import unchecked
 from core.nn.config import PARAM, PARAMS
 from core.sweeps.presets import PRESETS
 from core.runs import Refused
-from core.sweeps.sweep import (METRICS, Sweep, SweepError, SweepSpec, effective, list_sweeps, open_sweep, parse_grid,
-                        start_sweep, suggested_values, sweep_json, value_text)
+from core.sweeps.runner import Sweep, list_sweeps, open_sweep, start_sweep, sweep_json
+from core.sweeps.spec import METRICS, SweepError, SweepSpec, effective, parse_grid, suggested_values, value_text
 from core.sweeps.table import line_chart
 from ui import shared
 

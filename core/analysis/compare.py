@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from core.nn.config import PARAMS, HyperParams
 from core.nn.history import Curves
 from core.states import BADGE
-from core.sweeps.sweep import value_text
+from core.sweeps.spec import value_text
 
 # Short names for legends (the schema's labels are for forms: "Init σ", "Learning rate").
 SHORT = {"init_sigma": "σ", "lr": "lr", "batch_size": "batch", "weight_decay": "wd", "depth": "depth",

@@ -1,1 +1,1 @@
-"""Command-line programs (python -m core.train, core.sweeps.sweep, core.backprop, core.export): flags from the schema, exit 2 on bad input."""
+"""Command-line programs (python -m core.train, core.sweep, core.backprop, core.export): flags from the schema, exit 2 on bad input."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from core.nn.config import HyperParams
-from core.sweeps.sweep import Axis, Level, SweepSpec
+from core.sweeps.spec import Axis, Level, SweepSpec
 from core.sweeps.table import RunResult, Table
 
 LN10 = math.log(10)

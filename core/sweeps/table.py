@@ -17,7 +17,7 @@ from typing import Sequence
 
 from core import states
 from core.nn.config import HyperParams
-from core.sweeps.sweep import METRICS, SweepSpec, effective
+from core.sweeps.spec import METRICS, SweepSpec, effective
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import states
 from core.sweeps.presets import PRESETS
-from core.sweeps.sweep import open_sweep
+from core.sweeps.runner import open_sweep
 from ui import shared
 from tests.app.experiments_app import app_file
 

@@ -52,7 +52,7 @@ def test_cli_device_and_ray_address_problems_exit_2_and_nothing_is_recorded(tmp_
     p = cli("--grid", "lr=1e-3,1e-2", "--device", "tpu", home=tmp_path)
     assert p.returncode == 2 and "--device: 'tpu' is not a device; use cpu, cuda or mps" in p.stderr, p.stderr
     # A Ray address where Ray is not installed (as on a machine without requirements-ray.txt).
-    code = ("import sys; sys.modules['ray'] = None; from core.sweeps.sweep import main; "
+    code = ("import sys; sys.modules['ray'] = None; from core.cli.sweep import main; "
             f"sys.exit(main(['--grid', 'lr=1e-3,1e-2', '--home', {str(tmp_path)!r}, '--ray-address', 'head:6379']))")
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "names a Ray cluster ('head:6379'), but Ray cannot be imported here" in p.stderr

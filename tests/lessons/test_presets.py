@@ -9,7 +9,7 @@ from core.ledger import Ledger
 from core.sweeps.presets import PRESETS
 from core.runs import RunService
 from core.settings import Limits
-from core.sweeps.sweep import run_sweep
+from core.sweeps.runner import run_sweep
 
 LN10 = math.log(10)
 

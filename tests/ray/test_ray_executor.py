@@ -142,7 +142,8 @@ def test_pause_step_live_change_park_resume_and_stop(service, monkeypatch):
 
 def test_a_sweep_fans_out_over_both_nodes_which_load_mnist_once(service):
     from core.executors.ray import NAMESPACE, VERSION
-    from core.sweeps.sweep import SweepSpec, parse_grid, run_sweep
+    from core.sweeps.runner import run_sweep
+    from core.sweeps.spec import SweepSpec, parse_grid
     svc = service()
     spec = SweepSpec.build(hp(epochs=2), [parse_grid("lr=0.01,0.05")], seeds=2)
     assert len(spec.runs()) == 4

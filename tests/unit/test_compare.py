@@ -13,7 +13,7 @@ from core.charts.runs import overlay_figure, parcoords_figure, sweep_chart_figur
 from core.analysis.compare import COLUMNS, curves_csv, difference_labels, distinct, filter_rows, row_of, table_csv
 from core.nn.config import PARAMS, HyperParams
 from core.nn.history import Curves
-from core.sweeps.sweep import SweepSpec, parse_grid
+from core.sweeps.spec import SweepSpec, parse_grid
 from core.sweeps.table import RunResult, Table, line_chart
 
 

@@ -1,4 +1,4 @@
-"""core.sweeps.sweep: grids parsed through the schema, expanded into runs; core.sweeps.table: the table."""
+"""core.sweeps.spec: grids parsed through the schema, expanded into runs; core.sweeps.table: the table."""
 import math
 from types import SimpleNamespace
 
@@ -7,7 +7,7 @@ import pytest
 from core import states
 from core.nn.config import PARAMS, HyperParams
 from core.nn.history import Curves
-from core.sweeps.sweep import Axis, Level, SweepError, SweepSpec, parse_grid
+from core.sweeps.spec import Axis, Level, SweepError, SweepSpec, parse_grid
 from core.sweeps.table import Cell, RunResult, Table, line_chart, mean_std
 
 
@@ -185,7 +185,7 @@ def test_run_result_reads_the_last_epoch_from_the_curves():
 
 
 def test_suggested_values_are_valid_grids_around_the_default():
-    from core.sweeps.sweep import suggested_values, value_text
+    from core.sweeps.spec import suggested_values, value_text
     assert suggested_values("lr") == [0.0005, 0.001, 0.002]
     assert suggested_values("depth") == [1, 2, 4] and suggested_values("init")[:2] == ["he", "xavier"]
     assert suggested_values("batch_norm") == [False, True] and suggested_values("subset") == [500, 1000, 2000]

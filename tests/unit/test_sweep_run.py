@@ -9,7 +9,8 @@ from core.nn.config import HyperParams
 from core.ledger import Ledger
 from core.runs import Refused, RunService
 from core.settings import Limits
-from core.sweeps.sweep import SweepSpec, open_sweep, parse_grid, run_sweep, start_sweep
+from core.sweeps.runner import open_sweep, run_sweep, start_sweep
+from core.sweeps.spec import SweepSpec, parse_grid
 
 TINY = dict(subset=500, depth=1, width="16", epochs=1, batch_size=100, dropout=0.0)
 
