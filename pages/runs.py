@@ -106,13 +106,24 @@ def overview(shown) -> None:
     st.plotly_chart(parcoords_figure(shown, names), key="runs_parcoords")
 
 
+def _remember_pick() -> None:
+    """The run the student picked in the box (read with the labels the box showed)."""
+    st.session_state["runs_one_id"] = st.session_state["runs_one"]
+
+
 def one_run(svc, me, views) -> None:
     """Name, note and actions of one run."""
     by_id = {v.id: v for v in views}
     options = list(by_id)
-    if st.session_state.get("runs_one") not in options:
-        st.session_state["runs_one"] = options[0]
-    run_id = st.selectbox("Run", options, key="runs_one", format_func=lambda i: by_id[i].label)
+    # The pick is kept by run id (runs_one_id) and handed to the box on every run: the browser
+    # sends back the label it showed, and a save renames the run, so that label would match no
+    # option any more and the box would fall back to the newest run (the next save landing there).
+    run_id = st.session_state.get("runs_one_id")
+    if run_id not in by_id:
+        run_id = options[0]
+    st.session_state["runs_one_id"] = st.session_state["runs_one"] = run_id
+    run_id = st.selectbox("Run", options, key="runs_one", format_func=lambda i: by_id[i].label,
+                          on_change=_remember_pick)
     view = by_id[run_id]
     with st.form(f"rename:{run_id}", border=False):
         c1, c2 = st.columns([1, 2])
