@@ -24,6 +24,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 from core.classroom.challenge import Challenges  # noqa: E402
 from core.classroom.classes import Classroom, make_lesson  # noqa: E402
+from core.classroom.rules import ClassRules  # noqa: E402
 from core.ledger import Ledger  # noqa: E402
 from core.runs import RunService  # noqa: E402
 from ui.shared import OWNER_COOKIE  # noqa: E402
@@ -43,7 +44,8 @@ def token() -> str:
 
 
 def make_class():
-    svc = RunService(Ledger(), headless=True)
+    ledger = Ledger()
+    svc = RunService(ledger, headless=True, rules=ClassRules(ledger))
     room, chs = Classroom(svc.ledger), Challenges(svc.ledger)
     teacher = token()
     info = room.create_class(teacher, "Neural networks · group B")

@@ -9,7 +9,6 @@ hyper-parameter that differs from its default, so a link also shares a configura
 from __future__ import annotations
 
 import atexit
-import math
 import re
 import secrets
 import sys
@@ -25,8 +24,7 @@ import torch
 
 from core.nn import data
 from core.nn import model as model_lib
-from core.nn.config import (CHOICE_LABELS, GROUPS, PARAMS, ConfigError, HyperParams, Param,
-                         format_value, parse_value)
+from core.nn.config import CHOICE_LABELS, GROUPS, PARAMS, ConfigError, HyperParams, Param, format_value, parse_value
 from core.runs import RunService, RunView
 
 OWNER_COOKIE = "mnist_playground_owner"
@@ -41,9 +39,12 @@ def service() -> RunService:
     global _service
     with _service_lock:
         if _service is None:
+            from core.classroom.rules import ClassRules
             from core.executors import ClusterUnavailable
+            from core.ledger import Ledger
             try:
-                _service = RunService()
+                ledger = Ledger()
+                _service = RunService(ledger, rules=ClassRules(ledger))   # one set of class rules for every route
                 atexit.register(_service.close, stop_runs=False)   # a normal stop: WAL into the file
             except ClusterUnavailable as e:   # the operator's Ray address: say so, no traceback
                 st.error(f"Runs cannot start: {e}")

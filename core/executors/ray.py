@@ -175,7 +175,7 @@ class RunHost:
     IDLE_SECONDS = 300.0
 
     def __init__(self):
-        from core import trainer  # noqa: F401  (imported now, once per host, not per run)
+        from core.nn import trainer  # noqa: F401  (imported now, once per host, not per run)
         self.ip = ray.util.get_node_ip_address()
         self.node = ray.get_runtime_context().get_node_id()
         self.started = time.time()

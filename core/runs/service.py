@@ -11,7 +11,7 @@ import time
 from core.ledger import Ledger, LedgerError, RunRecord
 from core.nn import checkpoint as ckpt
 from core.nn import model as model_lib
-from core.nn.config import HyperParams
+from core.nn.config import HyperParams, structural_changes
 from core.nn.history import History
 from core.nn.memory import parameter_count
 from core.nn.trainer import RunSnapshot
@@ -20,6 +20,7 @@ from core.runs.care import Care
 from core.runs.errors import Refused, WeightsUnavailable
 from core.runs.live import Live
 from core.runs.recorder import Recorder
+from core.runs.rules import Open, Rules
 from core.runs.view import RunView
 from core.settings import Limits
 from core.states import IDLE, QUEUED, RESUMABLE_STATES
@@ -53,8 +54,10 @@ class RunService(Admission, Recorder, Care):
     KEEP_CURVES = 32        # ledger curves kept in memory (the runs pages look at)
 
     def __init__(self, ledger: Ledger | None = None, executor=None, limits: Limits | None = None,
-                 *, headless: bool = False, clock=time.monotonic, supervise: bool = True):
+                 *, rules: Rules | None = None, headless: bool = False, clock=time.monotonic,
+                 supervise: bool = True):
         self.ledger = ledger or Ledger()
+        self.rules: Rules = rules if rules is not None else Open()
         self.limits = limits or Limits.from_env(headless=headless)
         if executor is None:
             executor = make_executor(self.limits)
@@ -129,7 +132,7 @@ class RunService(Admission, Recorder, Care):
         Refused with a message for the user when the server's limits do not allow it.
         A student in a class gets the lesson's locked values whatever was asked (no route
         around them), the class's limits, and no test figure on the images a challenge hides."""
-        hp, class_id, test_indices = self._class_rules(owner, hp, class_id)
+        hp, class_id, test_indices = self.rules.admit(owner, hp, class_id)
         memory = self.admit(owner, [hp])
         run_id = secrets.token_hex(8)
         history = History()
@@ -151,15 +154,6 @@ class RunService(Admission, Recorder, Care):
             self.start(owner, run_id)
         return RunView(self, rec)
 
-    def _class_rules(self, owner: str, hp: HyperParams, class_id: str | None):
-        """(settings, class id, visible test indices) for a run of `owner` (core.classroom.classes)."""
-        from core.classroom.challenge import Challenges
-        if getattr(self, "_challenges", None) is None:
-            self._challenges = Challenges(self.ledger)
-        admitted = self._challenges.classroom.admit(owner, hp)
-        visible = self._challenges.visible_test_indices(owner, admitted.hp.dataset)
-        return admitted.hp, class_id or admitted.class_id, visible
-
     def continue_run(self, owner: str, run_id: str) -> RunView | None:
         """Continue a stopped or interrupted run from its last checkpoint (same run, same id):
         the curves go on exactly as if it had never stopped, less the steps after the checkpoint."""
@@ -176,13 +170,21 @@ class RunService(Admission, Recorder, Care):
             ckpt.check(state, rec.config)
         except (LedgerError, ckpt.CheckpointError) as e:
             raise Refused(f"This run cannot be continued: {e}") from None
+        # The class rules apply to a continued run as to a new one: above all, a student's run
+        # never reports accuracy on the test images an open challenge hides.
+        hp, _, test_indices = self.rules.admit(owner, view.hp, rec.class_id)
+        if hp != view.hp:
+            raise Refused("Your class's lesson fixes settings this run does not have "
+                          f"({', '.join(structural_changes(view.hp, hp)) or 'its settings'}): "
+                          "start a new run instead.")
         memory = self.admit(owner, [view.hp])
         at = state["counters"]["step"]
         self.ledger.truncate_curves(run_id, at)
         history = History()
         history.extend(self.ledger.load_curves(run_id))
+        extra = {} if test_indices is None else {"test_indices": test_indices}
         handle = self.executor.create(run_id, view.hp, history=history, sink=self._sink(run_id),
-                                      resume=state)
+                                      resume=state, **extra)
         with self._lock:
             self._ended.pop(run_id, None)
             self._live[run_id] = Live(handle, cursor=history.cursor(), checkpoint_step=at,

@@ -6,14 +6,20 @@ import numpy as np
 import pytest
 import torch
 
-from core.nn import data
-
-from core.drawing import predict
-from core.classroom.challenge import (HIDDEN_SIZE, MAX_SUBMISSIONS, Challenges, hidden_test_indices, score,
-                            shown_test_indices)
+from core.classroom.challenge import (
+    HIDDEN_SIZE,
+    MAX_SUBMISSIONS,
+    Challenges,
+    hidden_test_indices,
+    score,
+    shown_test_indices,
+)
 from core.classroom.classes import ClassError, Classroom
-from core.nn.config import HyperParams
+from core.classroom.rules import ClassRules
+from core.drawing import predict
 from core.ledger import Ledger
+from core.nn import data
+from core.nn.config import HyperParams
 from core.runs import RunService, WeightsUnavailable
 from core.settings import Limits
 from core.states import FINISHED, RUNNING
@@ -161,7 +167,8 @@ def test_a_challenge_on_the_class_drawings_is_frozen_when_it_opens(world):
 
 
 def test_a_real_run_is_scored_from_its_stored_weights(tmp_path):
-    svc = RunService(Ledger(tmp_path / "home"),
+    led = Ledger(tmp_path / "home")
+    svc = RunService(led, rules=ClassRules(led),
                      limits=Limits.defaults().replace(training_cores=1, threads_per_run=1))
     try:
         room, ch = Classroom(svc.ledger), Challenges(svc.ledger)
@@ -173,7 +180,7 @@ def test_a_real_run_is_scored_from_its_stored_weights(tmp_path):
         assert svc.wait(run.id, 60)
         svc.flush_checkpoints()
         # a restarted server: the weights come from the checkpoint file
-        again = RunService(svc.ledger, limits=svc.limits)
+        again = RunService(svc.ledger, limits=svc.limits, rules=ClassRules(svc.ledger))
         try:
             view = again.get("s1", run.id)
             sub = Challenges(again.ledger).submit("s1", view)

@@ -4,10 +4,10 @@ import time
 
 import pytest
 
-from core.classroom.classes import (ClassError, Classroom, enforce, make_lesson, normalize_join_code,
-                            valid_teacher_token)
-from core.nn.config import PARAMS, ConfigError, HyperParams
+from core.classroom.classes import ClassError, Classroom, enforce, make_lesson, normalize_join_code, valid_teacher_token
+from core.classroom.rules import ClassRules
 from core.ledger import Ledger
+from core.nn.config import PARAMS, ConfigError, HyperParams
 from core.runs import Refused, RunService
 from core.settings import Limits
 from core.states import FINISHED
@@ -174,7 +174,8 @@ SMALL = dict(subset=1000, depth=1, width="32", epochs=1, batch_size=100, dropout
 
 @pytest.fixture
 def svc(tmp_path):
-    s = RunService(Ledger(tmp_path / "home"),
+    led = Ledger(tmp_path / "home")
+    s = RunService(led, rules=ClassRules(led),
                    limits=Limits.defaults().replace(training_cores=1, threads_per_run=1, runs_per_student=3))
     yield s
     s.close()

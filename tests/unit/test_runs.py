@@ -4,8 +4,9 @@ import time
 
 import pytest
 
-from core.nn.config import HyperParams
+from core.classroom.rules import ClassRules
 from core.ledger import Ledger
+from core.nn.config import HyperParams
 from core.runs import Refused, RunService, WeightsUnavailable
 from core.settings import GB, Limits
 from core.states import FINISHED, INTERRUPTED, PAUSED, QUEUED, RUNNING, STOPPED
@@ -34,7 +35,8 @@ def make(tmp_path):
     made = []
 
     def _make(clock=None, **kw):
-        svc = RunService(Ledger(tmp_path / "home"), limits=limits(**kw),
+        led = Ledger(tmp_path / "home")
+        svc = RunService(led, limits=limits(**kw), rules=ClassRules(led),
                          **({"clock": clock} if clock else {}))
         made.append(svc)
         return svc

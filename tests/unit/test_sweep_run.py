@@ -5,8 +5,9 @@ import time
 import pytest
 
 from core import states
-from core.nn.config import HyperParams
+from core.classroom.rules import ClassRules
 from core.ledger import Ledger
+from core.nn.config import HyperParams
 from core.runs import Refused, RunService
 from core.settings import Limits
 from core.sweeps.runner import open_sweep, run_sweep, start_sweep
@@ -21,7 +22,8 @@ def service(tmp_path):
 
     def _make(headless=True, **limits):
         lim = Limits.defaults(headless=headless).replace(**{"training_cores": 1, "threads_per_run": 1, **limits})
-        svc = RunService(Ledger(tmp_path / "home"), limits=lim, headless=headless)
+        led = Ledger(tmp_path / "home")
+        svc = RunService(led, limits=lim, headless=headless, rules=ClassRules(led))
         made.append(svc)
         return svc
     yield _make
