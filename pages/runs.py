@@ -11,7 +11,6 @@ sidebar) or deleted. Both tables download as CSV.
 """
 from __future__ import annotations
 
-
 import pandas as pd
 import streamlit as st
 

@@ -6,8 +6,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.nn.config import HyperParams
-from ui import shared
 from tests.app.experiments_app import app_file
+from ui import shared
 
 TINY = dict(subset=500, depth=1, width="16", epochs=1, batch_size=100, dropout=0.0)
 
