@@ -26,10 +26,11 @@ import numpy as np  # noqa: E402
 
 from core.classroom.challenge import Challenges  # noqa: E402
 from core.classroom.classes import make_lesson  # noqa: E402
-from core.nn.config import HyperParams  # noqa: E402
 from core.ledger import RunRecord  # noqa: E402
+from core.nn.config import HyperParams  # noqa: E402
 from core.states import DIVERGED, FINISHED  # noqa: E402
-from ui import class_widgets as cw, shared  # noqa: E402
+from ui import class_widgets as cw  # noqa: E402
+from ui import shared
 
 
 def timed(fn, repeat: int) -> tuple[float, float]:

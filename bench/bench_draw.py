@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from core.drawing import strokes as drawing, predict, preprocess  # noqa: E402
+from core.drawing import predict, preprocess
+from core.drawing import strokes as drawing  # noqa: E402
 from scripts.app_server import launch_chromium, running_app  # noqa: E402
 
 # Strokes in canvas pixels: a 0, a 1 and a 7 (each a single stroke).

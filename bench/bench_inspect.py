@@ -25,8 +25,8 @@ import torch
 from PIL import Image
 
 from core.analysis import diagnostics as diag
-from core.nn import model as model_lib
 from core.charts import inspect as charts
+from core.nn import model as model_lib
 from core.nn.config import HyperParams
 from core.nn.trainer import Trainer
 

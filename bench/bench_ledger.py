@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from core.nn.history import Curves  # noqa: E402
 from core.ledger import Ledger, RunRecord  # noqa: E402
+from core.nn.history import Curves  # noqa: E402
 
 
 def delta(first: int, n: int) -> Curves:

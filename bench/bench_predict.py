@@ -25,11 +25,10 @@ import time
 
 import numpy as np
 
-from core.nn import data
-
+from core.charts import draw as charts
 from core.drawing import digitness, predict, preprocess
 from core.drawing import strokes as drawing_lib
-from core.charts import draw as charts
+from core.nn import data
 from tests.unit.drawings import _templates, drawings, evaluate
 from tests.unit.nondigits import KINDS, nondigits
 

@@ -24,12 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from core.nn import data, model as model_lib  # noqa: E402
-from core.nn.config import HyperParams  # noqa: E402
 from core.ledger import Ledger  # noqa: E402
+from core.nn import data  # noqa: E402
+from core.nn import model as model_lib
+from core.nn.config import HyperParams  # noqa: E402
+from core.nn.trainer import Trainer, keep_freed_memory_for_reuse, loss_function, make_optimizer  # noqa: E402
 from core.runs import RunService  # noqa: E402
 from core.settings import Limits  # noqa: E402
-from core.nn.trainer import Trainer, keep_freed_memory_for_reuse, loss_function, make_optimizer  # noqa: E402
 
 NET = dict(depth=2, width="1000,100", batch_size=128, optimizer="adam", lr=1e-3, seed=0, dropout=0)
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.nn.config import HyperParams  # noqa: E402
 from core.ledger import Ledger  # noqa: E402
+from core.nn.config import HyperParams  # noqa: E402
 from core.runs import RunService  # noqa: E402
 from core.settings import Limits  # noqa: E402
 from core.sweeps.runner import run_sweep

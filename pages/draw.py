@@ -21,12 +21,11 @@ import re
 import numpy as np
 import streamlit as st
 
+from core.charts import draw as charts
 from core.drawing import digitness, predict, preprocess
 from core.drawing import strokes as drawing_lib
-from core.charts import draw as charts
 from core.runs import WeightsUnavailable
-from core.states import (DIVERGED, FAILED, FINISHED, IDLE, INTERRUPTED, PAUSED, QUEUED, RUNNING,
-                         STOPPED)
+from core.states import DIVERGED, FAILED, FINISHED, IDLE, INTERRUPTED, PAUSED, QUEUED, RUNNING, STOPPED
 from ui import canvas, class_widgets, shared
 
 shared.use_st_navigation()   # first: a visit straight to this page (see shared)

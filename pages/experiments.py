@@ -21,8 +21,8 @@ from core import states
 from core.charts.runs import overlay_figure, sweep_chart_figure
 from core.charts.train import unchecked
 from core.nn.config import PARAM, PARAMS
-from core.sweeps.presets import PRESETS
 from core.runs import Refused
+from core.sweeps.presets import PRESETS
 from core.sweeps.runner import Sweep, list_sweeps, open_sweep, start_sweep, sweep_json
 from core.sweeps.spec import METRICS, SweepError, SweepSpec, effective, parse_grid, suggested_values, value_text
 from core.sweeps.table import line_chart

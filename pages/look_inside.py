@@ -13,15 +13,14 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core.nn import data
-
 from core.analysis import diagnostics as diag
-from core.nn import model as model_lib
+from core.analysis.verdict import TAB_FAILS, TAB_SIGNAL, TAB_WEIGHTS
 from core.charts import inspect as charts
+from core.nn import data
+from core.nn import model as model_lib
 from core.nn.config import HyperParams
 from core.runs import RunView, WeightsUnavailable
 from core.states import DIVERGED, QUEUED, RUNNING
-from core.analysis.verdict import TAB_FAILS, TAB_SIGNAL, TAB_WEIGHTS
 from ui import shared
 
 shared.use_st_navigation()   # first: a visit straight to this page (see shared)

@@ -16,17 +16,15 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from core.nn import data
-
 from core.analysis import diagnostics as diag
-
-from core.drawing import predict, preprocess
-from core.classroom.challenge import DRAWINGS, MIN_DRAWINGS
 from core.charts import classroom as class_charts
 from core.charts import draw as draw_charts
 from core.charts import inspect as inspect_charts
 from core.charts import train as train_charts
+from core.classroom.challenge import DRAWINGS, MIN_DRAWINGS
 from core.classroom.classes import ClassError, ClassInfo, make_lesson
+from core.drawing import predict, preprocess
+from core.nn import data
 from core.nn.config import PARAM, PARAMS, ConfigError, HyperParams
 from core.runs import RunView, WeightsUnavailable
 from core.states import ACTIVE_STATES, BADGE, DIVERGED, FINISHED

@@ -13,13 +13,13 @@ import time
 
 import streamlit as st
 
-from core.nn import model as model_lib
 from core.analysis import verdict
 from core.charts import train as charts
+from core.nn import model as model_lib
 from core.nn.config import LIVE_PARAMS, PARAM, HyperParams, cli_flags, format_value, structural_changes
-from core.runs import Refused, RunView
-from core.states import ACTIVE_STATES, BADGE, DIVERGED, FAILED, FINISHED, IDLE, PAUSED, QUEUED, RESUMABLE_STATES, RUNNING
 from core.nn.trainer import RunSnapshot
+from core.runs import Refused, RunView
+from core.states import BADGE, DIVERGED, FAILED, FINISHED, IDLE, PAUSED, QUEUED, RESUMABLE_STATES, RUNNING
 from ui import class_widgets, shared
 
 shared.use_st_navigation()   # first: a visit straight to this page (see shared)

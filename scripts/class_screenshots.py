@@ -27,8 +27,8 @@ from core.classroom.classes import Classroom, make_lesson  # noqa: E402
 from core.classroom.rules import ClassRules  # noqa: E402
 from core.ledger import Ledger  # noqa: E402
 from core.runs import RunService  # noqa: E402
-from ui.shared import OWNER_COOKIE  # noqa: E402
 from scripts.app_server import launch_chromium, running_app  # noqa: E402
+from ui.shared import OWNER_COOKIE  # noqa: E402
 
 OUT = ROOT / "assets" / "screenshots"
 LESSON = dict(depth=6, width="64", activation="relu", init="normal", init_sigma=0.1, dropout=0.0,

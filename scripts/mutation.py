@@ -167,7 +167,7 @@ def verdicts(module: str, ws: Path, names: list[str]) -> dict[str, str]:
     reaches it) or equivalent. Kills recorded by earlier runs (verdicts.json) are kept while the
     mutated function is unchanged: tests are only ever added, so a mutant once killed stays
     killed; the file also survives mutmut resetting its results when the test selection changes."""
-    from mutmut.stats import status_by_exit_code as status   # killed, survived, no tests, timeout...
+    from mutmut.stats import status_by_exit_code as status  # killed, survived, no tests, timeout...
     meta = json.loads((ws / "mutants" / "core" / f"{SOURCES[module]}.py.meta").read_text())
     out = saved(ws, meta)
     for name in names:

@@ -31,7 +31,8 @@ import torch.nn.functional as F
 if __package__ in (None, ""):  # run as a file: make `core` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.nn import data, model as model_lib  # noqa: E402
+from core.nn import data  # noqa: E402
+from core.nn import model as model_lib
 from core.nn.config import HyperParams  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "assets" / "models" / "default.pt"

@@ -38,9 +38,8 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 if __package__ in (None, ""):  # run as a file: make `core` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.nn import data
-
 from core.drawing import digitness, preprocess  # noqa: E402
+from core.nn import data
 from scripts.train_default_model import augment  # noqa: E402
 
 DEFAULT_OUT = digitness.DEFAULT_PATH

@@ -377,6 +377,7 @@ def _length(x) -> int:
         if x.get("shape"):
             return int(str(x["shape"]).split(",")[0])
         import base64
+
         import numpy as np
         return len(base64.b64decode(x["bdata"])) // np.dtype(x.get("dtype", "f8")).itemsize
     return 0

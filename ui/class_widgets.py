@@ -15,8 +15,8 @@ import streamlit as st
 
 from core.classroom.challenge import Challenge, Challenges, Standing
 from core.classroom.classes import ClassError, ClassInfo, Classroom, Member
-from core.nn.config import PARAM, PARAMS, HyperParams, format_value
 from core.classroom.drawings import DrawingSet, to_bytes28
+from core.nn.config import PARAM, PARAMS, HyperParams, format_value
 from core.runs import RunView
 from core.states import ACTIVE_STATES, BADGE, FINISHED, IDLE, PAUSED, QUEUED, RUNNING
 from ui import shared

@@ -34,9 +34,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core.nn import data, model as model_lib
-from core.nn.config import HyperParams
 from core.analysis.diagnostics import SignalStats, sigma_advice, signal_problems, signal_stats
+from core.nn import data
+from core.nn import model as model_lib
+from core.nn.config import HyperParams
 from core.nn.history import Curves
 from core.states import DIVERGED, ENDED_STATES, FAILED, IDLE, QUEUED
 

@@ -9,10 +9,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from core.charts.axes import FONT, INK, base_layout, log_axis_of
+from core.charts.axes import axis as _axis
+from core.charts.train import thin
 from core.nn.config import PARAM
 from core.nn.history import Curves
-from core.charts.axes import FONT, INK, axis as _axis, base_layout, log_axis_of
-from core.charts.train import thin
 
 # Ten colours that stay apart on a projector (Tableau 10), one per run in the order given.
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",

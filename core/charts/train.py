@@ -25,8 +25,9 @@ import re
 import numpy as np
 import plotly.graph_objects as go
 
+from core.charts.axes import FONT, GRID, INK, SUPERSCRIPT, log_axis, power_label  # noqa: F401
+from core.charts.axes import axis as _axis
 from core.nn.history import Curves
-from core.charts.axes import FONT, GRID, INK, SUPERSCRIPT, axis as _axis, log_axis, power_label  # noqa: F401
 
 MAX_POINTS = 600        # buckets of the training curve: a ~900 px wide panel shows no more
 MERGE_FRACTION = 0.05   # markers closer than this share of the x axis merge into one (a rotated

@@ -22,11 +22,11 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from core.nn import data
-from core.classroom.classes import Classroom, ClassError
-from core.nn.config import HyperParams
 from core.analysis.diagnostics import confusion_matrix, predict
+from core.classroom.classes import ClassError, Classroom
 from core.ledger import Ledger
+from core.nn import data
+from core.nn.config import HyperParams
 from core.runs import RunView, WeightsUnavailable
 from core.states import FINISHED
 

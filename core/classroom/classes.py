@@ -28,8 +28,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from core.nn.config import PARAM, PARAMS, HyperParams
 from core.ledger import Ledger
+from core.nn.config import PARAM, PARAMS, HyperParams
 from core.runs import Refused
 from core.states import ACTIVE_STATES, IDLE
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from core.classroom.classes import Classroom, ClassError
-from core.nn.data import IMAGE_MAGIC, LABEL_MAGIC
-from core.ledger import Ledger
+from core.classroom.classes import ClassError, Classroom
 from core.drawing.preprocess import INK_THRESHOLD, to_ink
+from core.ledger import Ledger
+from core.nn.data import IMAGE_MAGIC, LABEL_MAGIC
 
 MAX_PER_STUDENT = 200
 MAX_PER_CLASS = 5000

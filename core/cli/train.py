@@ -125,10 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         parser.error("; ".join(f"{PARAM[k].flag if k in PARAM else k}: {v}" for k, v in e.errors.items()))
 
-    from core.nn import model as model_lib  # imported late: --help and argument errors stay instant
-    from core.ledger import LedgerError
-    from core.runs import Refused
     from core.executors import ClusterUnavailable
+    from core.ledger import LedgerError
+    from core.nn import model as model_lib  # imported late: --help and argument errors stay instant
+    from core.runs import Refused
     try:
         svc = make_service(device)
     except LedgerError as e:

@@ -59,8 +59,8 @@ def warm_up() -> None:
     """Everything the Draw page's first stroke needs, done now: the default model and the
     digitness network loaded, their first inference and gradient (torch's one-off set-up), PIL's
     resampling and PNG encoder. Errors are left for the page to explain."""
-    from core.drawing import digitness, preprocess
     from core.charts import draw as charts
+    from core.drawing import digitness, preprocess
 
     image = np.zeros((280, 280), np.uint8)
     image[40:240, 130:150] = 255

@@ -6,8 +6,8 @@ from core.nn.checkpoint import Sink
 from core.nn.config import HyperParams
 from core.nn.control import Control
 from core.nn.history import History
-from core.settings import Limits
 from core.nn.trainer import Trainer
+from core.settings import Limits
 
 
 class LocalExecutor:

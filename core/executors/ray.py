@@ -47,14 +47,15 @@ import torch
 from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayActorError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from core.executors import ClusterUnavailable  # noqa: F401  (callers may catch it from either module)
 from core.nn import checkpoint as ckpt
-from core.nn import data, model as model_lib
+from core.nn import data
+from core.nn import model as model_lib
 from core.nn.config import LIVE_PARAMS, HyperParams
 from core.nn.history import History
+from core.nn.trainer import RunSnapshot
 from core.settings import Limits
 from core.states import ENDED_STATES, FAILED, IDLE, INTERRUPTED, PAUSED, QUEUED, STOPPED
-from core.nn.trainer import RunSnapshot
-from core.executors import ClusterUnavailable  # noqa: F401  (callers may catch it from either module)
 
 log = logging.getLogger(__name__)
 

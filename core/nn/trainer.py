@@ -31,14 +31,14 @@ import torch._dynamo  # noqa: F401  the first optimizer imports it (~1 s): do it
 import torch.nn.functional as F
 
 from core.nn import checkpoint as ckpt
-from core.nn import data, model as model_lib
+from core.nn import data
+from core.nn import model as model_lib
 from core.nn.config import LIVE_PARAMS, HyperParams
 from core.nn.control import JUST_PAUSED, STOP, Control
 from core.nn.history import History
 from core.nn.metrics import LN10, StepMetrics
 from core.settings import Limits
-from core.states import (ACTIVE_STATES, DIVERGED, ENDED_STATES, FAILED, FINISHED, IDLE,  # noqa: F401
-                     PAUSED, QUEUED, RUNNING, STOPPED)
+from core.states import ACTIVE_STATES, DIVERGED, ENDED_STATES, FAILED, FINISHED, IDLE, PAUSED, QUEUED, RUNNING, STOPPED  # noqa: F401
 
 log = logging.getLogger(__name__)
 

@@ -1,20 +1,19 @@
 """The class pages in AppTest: the teacher's page (create, roles, the live table, lessons, the
 challenge's leaderboard, drawings, projector view), a student's locked Train page, joining."""
 import secrets
-import time
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.drawing import predict
 from core.classroom.challenge import Challenges
 from core.classroom.classes import Classroom, make_lesson
-from core.nn.config import HyperParams
 from core.classroom.drawings import DrawingSet
+from core.drawing import predict
+from core.nn.config import HyperParams
 from core.states import FINISHED
-from ui import shared
 from tests.app.conftest import rerun_until
+from ui import shared
 
 SMALL = dict(subset=1000, depth=1, width="32", epochs=1, batch_size=100, dropout=0.0)
 
@@ -288,6 +287,7 @@ def test_adding_a_drawing_to_the_class(tmp_path):
 
     def page():
         import numpy as np
+
         from ui import class_widgets
         x = np.zeros((28, 28), np.float32)
         x[4:24, 13:15] = 1.0

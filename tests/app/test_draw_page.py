@@ -8,13 +8,14 @@ import re
 
 import numpy as np
 import pytest
-from core.nn import data
+
 from core.drawing import digitness, predict, preprocess
 from core.drawing import strokes as drawing_lib
-from core.nn.config import HyperParams
 from core.drawing.strokes import Drawing, Stroke
-from ui import shared
+from core.nn import data
+from core.nn.config import HyperParams
 from tests.app.conftest import rerun_until
+from ui import shared
 
 PAGE = "pages/draw.py"
 LINE = [[(0.5, 0.0), (0.5, 1.0)]]

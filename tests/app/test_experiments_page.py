@@ -8,8 +8,8 @@ from streamlit.testing.v1 import AppTest
 from core import states
 from core.sweeps.presets import PRESETS
 from core.sweeps.runner import open_sweep
-from ui import shared
 from tests.app.experiments_app import app_file
+from ui import shared
 
 TINY = dict(subset=500, depth=1, width="16", epochs=1, batch_size=100, dropout=0.0)
 

@@ -1,7 +1,7 @@
 """The Train page in AppTest: sidebar from the schema, buttons, live run, reload."""
 from core.nn.config import PARAMS
-from ui import shared
 from tests.app.conftest import rerun_until, the_run
+from ui import shared
 
 SHORT = dict(subset=1000, epochs=2, batch_size=32, depth=1, width=32)
 

@@ -17,11 +17,10 @@ import pytest
 import streamlit
 import torch
 
-from core.nn import data
-
 from core.analysis import diagnostics as D
 from core.charts import inspect as CI
 from core.charts import train as CT
+from core.nn import data
 from core.nn.config import HyperParams
 from core.nn.history import Curves
 from core.nn.model import build

@@ -5,8 +5,18 @@ reload, and after the server process restarts on the same data folder."""
 import re
 
 from core.states import BADGE, PAUSED, RUNNING, STOPPED
-from tests.browser.util import (PLOT_HAS_POINTS, button, press, open_train, plot_point_count, select_options, state_badge,
-                                status_line, wait_for_app, wait_for_state)
+from tests.browser.util import (
+    PLOT_HAS_POINTS,
+    button,
+    open_train,
+    plot_point_count,
+    press,
+    select_options,
+    state_badge,
+    status_line,
+    wait_for_app,
+    wait_for_state,
+)
 
 # A's run is paused while B looks (an active run: A's Stop is enabled, and would be B's too if
 # B could see it; paused, it leaves the CPU to the test). B's network differs in width, so a label of A's run (784-48-10) can never be mistaken for one of B's (784-24-10).

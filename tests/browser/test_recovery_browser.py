@@ -8,8 +8,19 @@ import time
 
 from core.ledger import DB_NAME
 from core.states import BADGE, FINISHED, INTERRUPTED, RUNNING
-from tests.browser.util import (button, press, draw_stroke, main_text, open_train, plot_trace_x,
-                                state_badge, status_line, wait_for_app, wait_for_chart, wait_for_state)
+from tests.browser.util import (
+    button,
+    draw_stroke,
+    main_text,
+    open_train,
+    plot_trace_x,
+    press,
+    state_badge,
+    status_line,
+    wait_for_app,
+    wait_for_chart,
+    wait_for_state,
+)
 
 EPOCHS, IMAGES, BATCH = 8, 12_000, 16
 PER_EPOCH = IMAGES // BATCH               # 750 steps (a subset is all of the training images)

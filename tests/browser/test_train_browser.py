@@ -6,9 +6,21 @@ import re
 import time
 
 from core.states import BADGE, FINISHED, QUEUED, RUNNING, STOPPED
-from tests.browser.util import (PLOT_HAS_POINTS, button, click_to_first_point, main_text, open_train, plot_last_x,
-                                plot_point_count, press, status_line, wait_for_app, wait_for_chart,
-                                stop_if_active, wait_for_state)
+from tests.browser.util import (
+    PLOT_HAS_POINTS,
+    button,
+    click_to_first_point,
+    main_text,
+    open_train,
+    plot_last_x,
+    plot_point_count,
+    press,
+    status_line,
+    stop_if_active,
+    wait_for_app,
+    wait_for_chart,
+    wait_for_state,
+)
 
 OWNER_COOKIE = "mnist_playground_owner"
 # Generous: issue 10's target is 0.5 s at p90 on a quiet machine (bench/bench_first_point.py);

@@ -101,8 +101,8 @@ def test_ctrl_c_stops_the_run_saves_it_and_exits_1(tmp_path):
 
 
 def test_a_data_error_exits_1_with_the_message(tmp_path, monkeypatch, capsys):
-    from core.nn import data
     from core.cli import train
+    from core.nn import data
     monkeypatch.setattr(data, "DEBIAN_FASHION", tmp_path / "none")
     monkeypatch.setenv("MNIST_PLAYGROUND_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(data, "_cache", {})
@@ -126,8 +126,9 @@ def test_a_run_that_fails_exits_1_with_the_reason(monkeypatch, capsys):
 
 
 def test_bad_arguments_exit_2_in_process_too(capsys):
-    from core.cli import train
     import pytest
+
+    from core.cli import train
     for argv, message in [(["--epochs", "0"], "--epochs: 0 is outside the range 1 to 200"),
                           (["--activation", "swish"], "--activation: 'swish' is not one of"),
                           (["--no-such-flag"], "unrecognized arguments: --no-such-flag")]:

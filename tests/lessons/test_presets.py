@@ -6,9 +6,9 @@ import pytest
 
 from core import states
 from core.ledger import Ledger
-from core.sweeps.presets import PRESETS
 from core.runs import RunService
 from core.settings import Limits
+from core.sweeps.presets import PRESETS
 from core.sweeps.runner import run_sweep
 
 LN10 = math.log(10)

@@ -14,12 +14,12 @@ import torch
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -r requirements-ray.txt")
 
-from core.nn.config import HyperParams  # noqa: E402
 from core.ledger import Ledger  # noqa: E402
+from core.nn.config import HyperParams  # noqa: E402
+from core.nn.trainer import Trainer  # noqa: E402
 from core.runs import RunService  # noqa: E402
 from core.settings import Limits  # noqa: E402
 from core.states import FINISHED, INTERRUPTED, PAUSED, RUNNING, STOPPED  # noqa: E402
-from core.nn.trainer import Trainer  # noqa: E402
 
 pytestmark = pytest.mark.ray
 

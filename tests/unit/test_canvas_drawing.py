@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from core.drawing import strokes as drawing, preprocess
+from core.drawing import preprocess
+from core.drawing import strokes as drawing
 from core.drawing.strokes import Drawing, Stroke
 
 # What canvas.js's message() sends for a vertical stroke and a dot (a tap), written out by hand.

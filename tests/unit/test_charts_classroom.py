@@ -3,8 +3,8 @@ marked, the class mean per value, run ids on the points for a click, the parcoor
 import math
 
 from core.charts.classroom import DIVERGED_Y, experiment_figure, parcoords_figure, points
-from core.nn.config import HyperParams
 from core.ledger import RunRecord
+from core.nn.config import HyperParams
 from core.states import DIVERGED, FINISHED, RUNNING
 
 

@@ -9,8 +9,8 @@ import plotly.graph_objects as go
 import pytest
 
 from core import states
-from core.charts.runs import overlay_figure, parcoords_figure, sweep_chart_figure, varying
 from core.analysis.compare import COLUMNS, curves_csv, difference_labels, distinct, filter_rows, row_of, table_csv
+from core.charts.runs import overlay_figure, parcoords_figure, sweep_chart_figure, varying
 from core.nn.config import PARAMS, HyperParams
 from core.nn.history import Curves
 from core.sweeps.spec import SweepSpec, parse_grid

@@ -1,8 +1,8 @@
 """The hyper-parameter schema: one definition drives validation, widgets, URL and CLI."""
 import pytest
 
-from core.nn.config import PARAM, PARAMS, ConfigError, HyperParams, log_grid, parse_widths, structural_changes
 from core.cli.train import build_parser
+from core.nn.config import PARAM, PARAMS, ConfigError, HyperParams, log_grid, parse_widths, structural_changes
 
 
 def test_defaults_are_valid_and_in_range():
@@ -79,7 +79,8 @@ def test_log_grid():
 
 # -- values written back as text (URL, CLI, tables) -----------------------------------------------
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 from core.nn.config import GROUPS, cli_flags, float_text, format_value, parse_value  # noqa: E402
 

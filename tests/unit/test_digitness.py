@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.nn import data
-
 from core.drawing import digitness, preprocess
+from core.nn import data
 from tests.unit.drawings import drawings
 from tests.unit.nondigits import KINDS, LETTERS, nondigits
 

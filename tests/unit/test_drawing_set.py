@@ -6,10 +6,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from core.nn import data
 from core.classroom.classes import ClassError, Classroom
 from core.classroom.drawings import IDX_IMAGES, IDX_LABELS, MAX_PER_STUDENT, DrawingSet, to_bytes28
 from core.ledger import Ledger
+from core.nn import data
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.nn.history import Curves
 from core.ledger import Ledger, LedgerError, RunRecord
+from core.nn.history import Curves
 from core.states import FAILED, FINISHED, IDLE, INTERRUPTED, PAUSED, QUEUED, RUNNING, STOPPED
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,10 +2,28 @@
 written out (the sidebar, the URL and the CLI all show them)."""
 import pytest
 
-from core.nn.config import (ACTIVATIONS, CHOICE_LABELS, DATASETS, INITS, LIVE_PARAMS, LOSSES, MAX_DEPTH,
-                         MAX_WIDTH, OPTIMIZERS, PARAM, PARAMS, ConfigError, HyperParams, cli_flags,
-                         float_text, format_value, log_grid, parse_value, parse_widths,
-                         structural_changes)
+from core.nn.config import (
+    ACTIVATIONS,
+    CHOICE_LABELS,
+    DATASETS,
+    INITS,
+    LIVE_PARAMS,
+    LOSSES,
+    MAX_DEPTH,
+    MAX_WIDTH,
+    OPTIMIZERS,
+    PARAM,
+    PARAMS,
+    ConfigError,
+    HyperParams,
+    cli_flags,
+    float_text,
+    format_value,
+    log_grid,
+    parse_value,
+    parse_widths,
+    structural_changes,
+)
 
 
 def errors(**raw):
@@ -214,6 +232,7 @@ def test_controls_are_shown_only_where_they_matter(name, shown_for, hidden_for):
 def test_a_switch_that_defaults_to_on_is_written_as_no_flag(monkeypatch):
     """No switch defaults to on today; one that did would be turned off with --no-..."""
     import dataclasses
+
     from core.nn import config
     params = tuple(dataclasses.replace(p, default=True) if p.name == "batch_norm" else p for p in PARAMS)
     monkeypatch.setattr(config, "PARAMS", params)

@@ -3,22 +3,21 @@ breaks: the abandonment timer and its "last seen" refresh (an injected clock), t
 every admission limit at its boundary, stop/step/continue from each state, privacy, and what a
 page reads after a restart. Tiny runs (2 steps per epoch) keep it quick."""
 import math
-import types
 import time
+import types
 
 import pytest
 import torch
 
+from core.executors.local import LocalExecutor
+from core.ledger import Ledger
 from core.nn import data
-
+from core.nn.config import HyperParams
+from core.nn.memory import estimate
+from core.runs import Refused, RunService, WeightsUnavailable, train_count
 from core.runs import admission as admission_mod
 from core.runs import care as care_mod
 from core.runs.live import Live
-from core.nn.config import HyperParams
-from core.ledger import Ledger
-from core.nn.memory import estimate
-from core.executors.local import LocalExecutor
-from core.runs import Refused, RunService, WeightsUnavailable, train_count
 from core.settings import GB, Limits
 from core.states import FINISHED, IDLE, PAUSED, QUEUED, RUNNING, STOPPED
 

@@ -10,12 +10,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.nn import data, model as model_lib
+from core.nn import data
+from core.nn import model as model_lib
 from core.nn import trainer as trainer_mod
 from core.nn.config import HyperParams
 from core.nn.control import Control
-from core.states import DIVERGED, FAILED, FINISHED, IDLE, PAUSED, QUEUED, STOPPED
 from core.nn.trainer import Trainer, loss_function, make_optimizer
+from core.states import DIVERGED, FAILED, FINISHED, IDLE, PAUSED, QUEUED, STOPPED
 
 # 2,000 training images in batches of 100: 20 steps per epoch
 SMALL = dict(subset=2000, depth=1, width="16", epochs=1, batch_size=100, dropout=0, seed=3)

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.nn import data
-
 from core.drawing import predict, preprocess
+from core.nn import data
 from core.nn.config import HyperParams
 from core.nn.trainer import Trainer
 from tests.unit.drawings import draw_strokes, evaluate

@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.nn import data
-
 from core.drawing import preprocess
 from core.drawing.preprocess import canvas_to_mnist
+from core.nn import data
 from tests.unit.drawings import draw_strokes, drawings
 
 TWO = [[(0.2, 0.25), (0.35, 0.05), (0.65, 0.05), (0.8, 0.25), (0.75, 0.45), (0.2, 0.95),

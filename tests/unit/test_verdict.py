@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from core.analysis import verdict as V
-from core.nn.config import HyperParams
 from core.analysis.diagnostics import signal_stats
+from core.nn.config import HyperParams
 from core.nn.history import Curves
 from core.nn.model import build
-from core.states import DIVERGED, FINISHED, IDLE, RUNNING, STOPPED
 from core.nn.trainer import Trainer
+from core.states import DIVERGED, FINISHED, IDLE, RUNNING, STOPPED
 
 
 def run_to_end(**kw):
