@@ -346,25 +346,3 @@ def test_another_page_can_open_the_signal_tab_on_the_run(finished):
     assert at.session_state["look_tab"] == TAB_SIGNAL
     assert at.radio(key="look_source").value == "run"
     assert "look_goto" not in at.session_state       # used once
-
-
-def test_opened_for_a_run_every_tab_shows_that_run_whatever_the_sidebar_holds(finished):
-    """Issue 19 item 3: opened from Runs after a "rerun with one change" left other settings in the
-    sidebar, the signal tab showed a fresh network from the sidebar while the picker named the run."""
-    owner, run = finished
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state["owner"] = owner
-    at.session_state["depth"] = run.hp.depth + 2          # what an earlier rerun left in the sidebar
-    at.session_state["init"] = "normal"
-    at.session_state["_hp_from_url"] = True
-    at.session_state["run_id"] = run.id                   # what Runs -> Look inside sets
-    at.session_state["look_tab"] = TAB_SIGNAL
-    at.switch_page(PAGE).run()
-    assert not at.exception
-    assert at.radio(key="look_source").value == "run"
-    step = f"at step {run.snapshot().step:,}"
-    assert any(step in t for t in texts(at, "markdown"))
-    assert not any("from the current settings" in t for t in texts(at, "markdown"))
-    # Touching an init setting in the sidebar afterwards still shows the fresh network it describes.
-    at.slider(key="depth").set_value(run.hp.depth + 1).run()
-    assert at.radio(key="look_source").value == "fresh"
