@@ -19,6 +19,7 @@ from core.classroom.drawings import DrawingSet, to_bytes28
 from core.nn.config import PARAM, PARAMS, HyperParams, format_value
 from core.runs import RunView
 from core.states import ACTIVE_STATES, BADGE, FINISHED, IDLE, PAUSED, QUEUED, RUNNING
+from core.text import plain
 from ui import shared
 
 FOLLOW_S = 2.0          # a student's page looks for lesson / challenge changes this often
@@ -132,7 +133,7 @@ def class_banner(run: RunView | None = None, snap=None) -> None:
     info, member = found
     follow_class()
     with st.container(border=True, key="class_banner"):
-        head = f"🎓 **{info.name}** · you are **{member.name}**"
+        head = f"🎓 **{plain(info.name)}** · you are **{plain(member.name)}**"
         if info.lesson is None:
             st.markdown(head + " · no lesson right now: every control is yours.")
         else:
@@ -154,7 +155,7 @@ def challenge_box(ch: Challenge, run: RunView | None, snap=None, key: str = "") 
     me = shared.owner()
     mine = challenges().submissions(ch.id, owner=me)
     best = max(mine, key=lambda s: (s.accuracy, -s.submitted), default=None)
-    text = f"🏆 **Challenge open**{': ' + ch.title if ch.title else ''}: your finished runs are scored on {ch.describe} you never see."
+    text = f"🏆 **Challenge open**{': ' + plain(ch.title) if ch.title else ''}: your finished runs are scored on {ch.describe} you never see."
     if best is not None:
         text += f" Your best: **{best.accuracy:.2%}** (run #{best.run_number})."
     st.markdown(text)
@@ -188,6 +189,12 @@ def settings_text(hp) -> str:
     return hp.describe()
 
 
+def table_cells(rows: list[dict]) -> list[dict]:
+    """Rows for st.table, which renders every cell as Markdown: each text as plain text (a
+    student's name is shown, never rendered). st.dataframe shows text as it is: no need there."""
+    return [{k: plain(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows]
+
+
 def leaderboard_rows(board: list[Standing], show_settings: tuple[str, ...] = ()) -> list[dict]:
     rows = []
     for s in board:
@@ -218,7 +225,7 @@ def leaderboard(ch: Challenge, present: bool = False, key: str = "board") -> Non
         return
     rows = leaderboard_rows(board, differing(s.submission.hp for s in board))
     if present:
-        st.table(rows)
+        st.table(table_cells(rows))
     else:
         st.dataframe(rows, hide_index=True, width="stretch", key=key)
 
@@ -292,7 +299,7 @@ def drawing_contribution(x28: np.ndarray, original: np.ndarray, predicted: int |
     with st.container(border=True, key="class_drawing"):
         label_col, button_col = st.columns([2, 1], vertical_alignment="bottom")
         label = label_col.selectbox(
-            f"Add to the drawings of {info.name} as the digit", list(range(10)),
+            f"Add to the drawings of {plain(info.name)} as the digit", list(range(10)),
             index=int(predicted) if predicted is not None else 0, key=f"class_label_{digest}",
             help="Correct it if the network read it wrong: the label is what you meant to draw.")
         added = st.session_state.get("class_drawing_added")

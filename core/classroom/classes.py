@@ -32,6 +32,7 @@ from core.ledger import Ledger
 from core.nn.config import PARAM, PARAMS, HyperParams
 from core.runs import Refused
 from core.states import ACTIVE_STATES, IDLE
+from core.text import TextError, display_name, skeleton
 
 JOIN_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"   # no 0/O or 1/I to misread off a projector
 JOIN_CODE = re.compile(r"[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}")
@@ -95,15 +96,12 @@ def valid_class_id(class_id: Any) -> bool:
 
 
 def clean_name(name: Any, what: str = "name") -> str:
-    """A display name: trimmed, inner spaces collapsed, 1 to MAX_NAME printable characters."""
-    text = " ".join(str(name or "").split())
-    if not text:
-        raise ClassError(f"Please type a {what}.")
-    if len(text) > MAX_NAME:
-        raise ClassError(f"A {what} has at most {MAX_NAME} characters.")
-    if not text.isprintable():
-        raise ClassError(f"A {what} cannot contain control characters.")
-    return text
+    """A display name as core.text.display_name makes it (NFKC, visible characters only, one
+    look-alike alphabet, 1 to MAX_NAME characters); ClassError saying why not."""
+    try:
+        return display_name(name, what, MAX_NAME)
+    except TextError as e:
+        raise ClassError(str(e)) from None
 
 
 # -- lessons --------------------------------------------------------------------------------------
@@ -363,9 +361,9 @@ class Classroom:
         name = clean_name(name)
         now = time.time()
         with self.ledger.transaction() as c:
-            taken = c.execute("SELECT 1 FROM class_members WHERE class_id = ? AND owner != ? AND "
-                              "left_at IS NULL AND lower(name) = lower(?)", (info.id, owner, name)).fetchone()
-            if taken:
+            others = c.execute("SELECT name FROM class_members WHERE class_id = ? AND owner != ? AND "
+                               "left_at IS NULL", (info.id, owner)).fetchall()
+            if any(skeleton(row[0]) == skeleton(name) for row in others):   # 'ADA', 'Аԁа' are 'Ada'
                 raise ClassError(f"Someone in this class is already called “{name}”: add an initial.")
             c.execute("UPDATE class_members SET left_at = ? WHERE owner = ? AND class_id != ? AND left_at IS NULL",
                       (now, owner, info.id))

@@ -98,6 +98,20 @@ def test_names_are_checked_and_unique_in_a_class(room):
     assert [m.name for m in room.members(a.id)] == ["Ada L."]
 
 
+def test_look_alike_names_are_refused_and_typed_ones_normalised(room):
+    a = room.create_class("t", "A")
+    room.join(a.join_code, "s1", "Ada")
+    for twin in ("Аԁа", "ＡＤＡ", " ada "):          # all-Cyrillic, full-width, spaces: the same name
+        with pytest.raises(ClassError, match="already called"):
+            room.join(a.join_code, "s2", twin)
+    for bad in ("Аda", "ㅤ", "Ad​a", "A‮da"):   # mixed alphabets, blank filler, invisible
+        with pytest.raises(ClassError, match="alphabets|visible"):
+            room.join(a.join_code, "s2", bad)
+    assert room.join(a.join_code, "s2", "Ｂｏｂ").name == "Bob"
+    with pytest.raises(ClassError, match="alphabets"):
+        room.create_class("t", "Сlass A")               # a class name too (Cyrillic С)
+
+
 def test_a_closed_class_takes_no_new_students(room):
     a = room.create_class("t", "A")
     room.join(a.join_code, "s1", "Ada")
