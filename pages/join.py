@@ -11,6 +11,7 @@ import streamlit as st
 
 from core.classroom.classes import ClassError, ClassInfo, Member, normalize_join_code
 from core.states import FINISHED
+from core.text import plain
 from ui import class_widgets as cw
 from ui import shared
 
@@ -25,7 +26,7 @@ def join_form(code: str, name: str, switching: ClassInfo | None = None) -> None:
                               help="8 letters and digits, from your teacher (the screen or the link).")
         who = st.text_input("Your name, as the class will see it", value=name, max_chars=40,
                             placeholder="e.g. Ada L.")
-        label = f"Leave {switching.name} and join" if switching else "Join the class"
+        label = f"Leave {plain(switching.name)} and join" if switching else "Join the class"
         if st.form_submit_button(label, type="primary"):
             try:
                 cw.room().join(typed, shared.owner(), who)
@@ -44,8 +45,8 @@ def board(challenge_id: str) -> None:
 
 def in_class(info: ClassInfo, member: Member) -> None:
     cw.follow_class()
-    st.title(f"🎓 {info.name}")
-    st.markdown(f"You are in this class as **{member.name}**. Your runs stay private to this "
+    st.title(f"🎓 {plain(info.name)}")
+    st.markdown(f"You are in this class as **{plain(member.name)}**. Your runs stay private to this "
                 "browser; your teacher sees them, other students do not.")
     if info.lesson is not None:
         with st.container(border=True):
@@ -58,7 +59,7 @@ def in_class(info: ClassInfo, member: Member) -> None:
         st.info("No lesson right now: every control on the Train page is yours.")
     ch = cw.challenges().current(info.id)
     if ch is not None:
-        st.subheader(f"🏆 {ch.title or 'Challenge'}")
+        st.subheader(f"🏆 {plain(ch.title or 'Challenge')}")
         me = shared.owner()
         finished = [r for r in shared.service().runs(me) if r.snapshot().state == FINISHED]
         if finished:
@@ -94,10 +95,10 @@ else:
         st.error("No class has the code in this link: it was mistyped, or the teacher made a new "
                  "one. Type the code your teacher shows now.")
     elif target is not None and not target.open:
-        st.warning(f"Class “{target.name}” is closed: it takes no new students.")
+        st.warning(f"Class “{plain(target.name)}” is closed: it takes no new students.")
     if found is not None:
-        st.info(f"You are in class **{found[0].name}** as **{found[1].name}**. Joining "
-                f"**{target.name}** takes you out of it (your runs stay).")
+        st.info(f"You are in class **{plain(found[0].name)}** as **{plain(found[1].name)}**. Joining "
+                f"**{plain(target.name)}** takes you out of it (your runs stay).")
     join_form(normalize_join_code(code) or "", found[1].name if found else "",
               switching=found[0] if found else None)
     st.caption("No account needed: this browser remembers that you joined (a cookie), also after "

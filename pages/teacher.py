@@ -28,6 +28,7 @@ from core.nn import data
 from core.nn.config import PARAM, PARAMS, ConfigError, HyperParams
 from core.runs import RunView, WeightsUnavailable
 from core.states import ACTIVE_STATES, BADGE, DIVERGED, FINISHED
+from core.text import plain
 from ui import class_widgets as cw
 from ui import shared
 
@@ -102,7 +103,7 @@ def class_list(me: str) -> None:
         for info in mine:
             n = len(cw.room().members(info.id))
             c = st.columns([3, 2, 1], vertical_alignment="center")
-            c[0].markdown(f"**{info.name}** · {n} student{'s' if n != 1 else ''}"
+            c[0].markdown(f"**{plain(info.name)}** · {n} student{'s' if n != 1 else ''}"
                           f"{' · closed' if not info.open else ''}")
             c[1].caption(f"created {time.strftime('%d %b %Y %H:%M', time.localtime(info.created))}")
             if c[2].button("Open", key=f"open_{info.id}", width="stretch"):
@@ -129,7 +130,7 @@ def class_list(me: str) -> None:
 
 def header(info: ClassInfo, present: bool, on_present) -> None:
     top = st.columns([4, 1.2], vertical_alignment="center")
-    top[0].title(f"👩‍🏫 {info.name}" + ("  · closed" if not info.open else ""))
+    top[0].title(f"👩‍🏫 {plain(info.name)}" + ("  · closed" if not info.open else ""))
     with top[1]:
         st.toggle("📽 Projector view", key="present", on_change=on_present,
                   help="Large type, no sidebar, charts at full width: for the room's screen. "
@@ -158,7 +159,7 @@ def live_table(class_id: str, present: bool) -> None:
     if not rows:
         st.info("No students yet: show them the join link or the code above.")
     elif present:
-        st.table(rows)
+        st.table(cw.table_cells(rows))
     else:
         st.dataframe(rows, hide_index=True, width="stretch", key="class_table",
                      height=min(36 + 35 * len(rows), 700))
@@ -198,7 +199,7 @@ def run_panel(run_id: str, present: bool) -> None:
     if run.id not in {r.id for r in found}:
         return      # not a run of this class: nothing to show
     names = {m.owner: m.name for m in cw.room().members(st.query_params.get("class"), current=False)}
-    st.subheader(f"{names.get(run.owner, '?')} · run #{run.number}")
+    st.subheader(f"{plain(names.get(run.owner, '?'))} · run #{run.number}")
     st.caption(run.hp.describe())
     snap = run.snapshot()
     st.fragment(run_status, run_every=1.0 if snap.active else None)(run.id, present)
@@ -452,7 +453,7 @@ def live_board(challenge_id: str, present: bool) -> None:
             s = next(s for s in board if s.name == pick)
             st.plotly_chart(inspect_charts.confusion_figure(s.submission.confusion, names, normalize=True),
                             key=f"student_cm_{ch.id}", config={"displayModeBar": False})
-            st.caption(f"{s.name}: {s.submission.accuracy:.2%} with {s.submission.hp.describe()}")
+            st.caption(f"{plain(s.name)}: {s.submission.accuracy:.2%} with {s.submission.hp.describe()}")
 
 
 def challenge_tab(info: ClassInfo, present: bool) -> None:
@@ -460,7 +461,7 @@ def challenge_tab(info: ClassInfo, present: bool) -> None:
     ch = chs.current(info.id)
     if ch is not None:
         top = st.columns([4, 1], vertical_alignment="center")
-        top[0].markdown(f"### 🏆 {ch.title or 'Challenge'}  \nOpen since "
+        top[0].markdown(f"### 🏆 {plain(ch.title or 'Challenge')}  \nOpen since "
                         f"{time.strftime('%H:%M', time.localtime(ch.opened))} · scored on {ch.describe} "
                         "the students never see.")
         if not present and top[1].button("Close the challenge", key="close_challenge"):
@@ -534,7 +535,7 @@ def drawings_tab(info: ClassInfo) -> None:
             img = ds.original(info.id, d.id) if as_drawn else None
             st.image(Image.fromarray(img).resize((84, 84)) if img is not None else big(d.pixels), width=84)
             read = f", read as {d.predicted}" if d.predicted is not None and d.predicted != d.label else ""
-            st.caption(f"{names.get(d.owner, '?')}{read}")
+            st.caption(f"{plain(names.get(d.owner, '?'))}{read}")
             if st.button("🗑", key=f"del_drawing_{d.id}", help="Delete this drawing from the set"):
                 ds.delete(info.id, d.id)
                 st.rerun()
@@ -607,7 +608,7 @@ def settings_tab(info: ClassInfo, me: str) -> None:
     st.markdown("#### Delete the class")
     with st.expander("Delete this class, its runs, lessons, challenges and drawings"):
         n = len(room.class_runs(info.id))
-        typed = st.text_input(f"Type the class's name ({info.name}) to confirm", key="delete_confirm")
+        typed = st.text_input(f"Type the class's name ({plain(info.name)}) to confirm", key="delete_confirm")
         if st.button(f"Delete the class and its {n} runs", type="primary", key="delete_class",
                      disabled=typed.strip() != info.name):
             room.delete(info.id, svc)

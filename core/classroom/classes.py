@@ -32,7 +32,7 @@ from core.ledger import Ledger
 from core.nn.config import PARAM, PARAMS, HyperParams
 from core.runs import Refused
 from core.states import ACTIVE_STATES, IDLE
-from core.text import TextError, display_name, skeleton
+from core.text import TextError, display_name, plain, skeleton
 
 JOIN_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"   # no 0/O or 1/I to misread off a projector
 JOIN_CODE = re.compile(r"[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}")
@@ -357,14 +357,14 @@ class Classroom:
             raise ClassError("No class has this code. Check it with your teacher (codes change when "
                              "a teacher makes a new one).")
         if not info.open:
-            raise ClassError(f"Class “{info.name}” is closed: it takes no new students.")
+            raise ClassError(f"Class “{plain(info.name)}” is closed: it takes no new students.")
         name = clean_name(name)
         now = time.time()
         with self.ledger.transaction() as c:
             others = c.execute("SELECT name FROM class_members WHERE class_id = ? AND owner != ? AND "
                                "left_at IS NULL", (info.id, owner)).fetchall()
             if any(skeleton(row[0]) == skeleton(name) for row in others):   # 'ADA', 'Аԁа' are 'Ada'
-                raise ClassError(f"Someone in this class is already called “{name}”: add an initial.")
+                raise ClassError(f"Someone in this class is already called “{plain(name)}”: add an initial.")
             c.execute("UPDATE class_members SET left_at = ? WHERE owner = ? AND class_id != ? AND left_at IS NULL",
                       (now, owner, info.id))
             c.execute("INSERT INTO class_members (class_id, owner, name, joined) VALUES (?, ?, ?, ?) "

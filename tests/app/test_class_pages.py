@@ -12,6 +12,7 @@ from core.classroom.drawings import DrawingSet
 from core.drawing import predict
 from core.nn.config import HyperParams
 from core.states import FINISHED
+from core.text import plain
 from tests.app.conftest import rerun_until
 from ui import shared
 
@@ -234,6 +235,27 @@ def test_a_student_joins_with_the_link_and_stays_after_a_reload(open_page):
     assert "You are in this class as **Ada**" in texts(again)
     wrong = open_page("pages/join.py", _owner=owner(), join="AAAA-AAAA")
     assert "No class has the code in this link" in texts(wrong)
+
+
+BEACON = "![b](http://evil.example/b.png)"
+
+
+def test_a_name_with_markup_is_shown_as_text_on_every_class_page(open_page, teacher_page):
+    """A display name is plain text in the teacher's views, the projector and the student's page:
+    never an image the teacher's browser fetches, nor a link."""
+    teacher, me = owner(), owner()
+    info = room().create_class(teacher, "[x](http://evil.example)")
+    room().join(info.join_code, me, BEACON)
+    Challenges(shared.service().ledger).open(info.id, title="**loud**")
+    pages = [teacher_page(teacher), teacher_page(teacher, **{"class": info.id, "present": "1"}),
+             teacher_page(teacher, **{"class": info.id, "tab": "Challenge"}),
+             open_page("pages/join.py", _owner=me), open_page("pages/train.py", _owner=me)]
+    students = pages[1].table[0].value.to_dict("records")
+    assert students[0]["Student"] == plain(BEACON)                     # st.table renders Markdown
+    for at in pages:
+        page = texts(at)
+        assert "](http" not in page and "**loud**" not in page, page   # only escaped: \]\(http
+    assert plain(BEACON) in texts(pages[3]) and plain("[x](http://evil.example)") in texts(pages[0])
 
 
 def test_a_locked_student_page(open_page):
