@@ -9,14 +9,7 @@ import time
 import numpy as np
 
 from core.ledger.process import process_alive, this_process
-from core.ledger.records import (
-    RUN_FIELDS,
-    SWEEP_FIELDS,
-    RunRecord,
-    _blob,
-    _from_db,
-    _to_db,
-)
+from core.ledger.records import RUN_FIELDS, SWEEP_FIELDS, RunRecord, _blob, _from_db, _to_db
 from core.nn.history import Curves
 from core.states import ACTIVE_STATES, INTERRUPTED, PAUSED, QUEUED
 
